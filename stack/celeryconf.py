@@ -1,0 +1,131 @@
+"""Celery settings derived from a topology: the one source for workers, beat and producers."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Any
+
+from .durations import cron_fields
+from .model import BeatEntry, Topology, WorkerGroup
+
+REGEX_PREFIX = "re:"
+
+
+def route_key(pattern: str) -> Any:
+    """A routes key as Celery's MapRoute takes it: exact name, glob string, or compiled regex."""
+    if pattern.startswith(REGEX_PREFIX):
+        return re.compile(pattern[len(REGEX_PREFIX) :])
+    return pattern
+
+
+def task_routes(topology: Topology) -> tuple[dict[Any, dict[str, Any]], ...]:
+    """One map per rule, in file order: Celery then tries them in order, so first match wins.
+
+    A single map would not do: Celery's MapRoute checks exact names before any pattern.
+    """
+    routes = []
+    for pattern, spec in topology.routes.items():
+        value: dict[str, Any] = {"queue": spec.queue}
+        if spec.priority is not None:
+            value["priority"] = spec.priority
+        routes.append({route_key(pattern): value})
+    return tuple(routes)
+
+
+def task_queues(topology: Topology) -> list[Any]:
+    from kombu import Exchange, Queue
+
+    queues = []
+    for name in topology.all_queues:
+        spec = topology.queues.get(name)
+        exchange = (spec.exchange if spec else None) or name
+        routing_key = (spec.routing_key if spec else None) or name
+        arguments = {"x-max-priority": spec.max_priority} if spec and spec.max_priority else None
+        queues.append(
+            Queue(name, Exchange(exchange, type="direct"), routing_key, queue_arguments=arguments)
+        )
+    return queues
+
+
+def schedule_of(entry: BeatEntry) -> Any:
+    if entry.every is not None:
+        return timedelta(seconds=entry.every)
+    from celery.schedules import crontab
+
+    assert entry.cron is not None  # the model guarantees one of the two
+    return crontab(**cron_fields(entry.cron))
+
+
+def beat_schedule(topology: Topology) -> dict[str, dict[str, Any]]:
+    schedule = {}
+    for name, entry in topology.beat.items():
+        item: dict[str, Any] = {
+            "task": entry.task,
+            "schedule": schedule_of(entry),
+            "args": tuple(entry.args),
+            "kwargs": dict(entry.kwargs),
+        }
+        if entry.queue:
+            item["options"] = {"queue": entry.queue}
+        schedule[name] = item
+    return schedule
+
+
+def routing_settings(topology: Topology) -> dict[str, Any]:
+    """What decides where a task goes; enough for `stack routes` (no broker needed)."""
+    return {
+        "task_default_queue": topology.default_queue,
+        "task_default_exchange": topology.default_queue,
+        "task_default_routing_key": topology.default_queue,
+        "task_queues": task_queues(topology),
+        "task_routes": task_routes(topology),
+    }
+
+
+def settings(
+    topology: Topology,
+    broker_url: str | None,
+    backend_url: str | None,
+    group: str | None = None,
+) -> dict[str, Any]:
+    """Every Celery setting the kit applies; group adds that worker group's own settings."""
+    conf: dict[str, Any] = {
+        **routing_settings(topology),
+        "broker_url": broker_url,
+        "result_backend": backend_url,
+        "broker_connection_retry_on_startup": True,
+        "beat_schedule": beat_schedule(topology),
+        "timezone": "UTC",
+        "result_expires": topology.backend.result_expires,
+    }
+    if topology.backend.type == "none":
+        conf["task_ignore_result"] = True
+    if topology.broker.type == "redis" or (broker_url or "").startswith(("redis", "rediss")):
+        conf["broker_transport_options"] = {
+            "visibility_timeout": topology.broker.visibility_timeout,
+        }
+    if topology.monitor.flower:
+        # Flower shows tasks only from events; workers also need -E (set by the kit).
+        conf["worker_send_task_events"] = True
+        conf["task_send_sent_event"] = True
+    if group is not None:
+        conf.update(group_settings(topology.workers[group]))
+    conf.update(topology.celery)
+    return conf
+
+
+def group_settings(group: WorkerGroup) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "worker_prefetch_multiplier": group.prefetch_multiplier,
+        "task_acks_late": group.acks_late,
+        "task_reject_on_worker_lost": group.reject_on_worker_lost,
+        "worker_concurrency": group.effective_concurrency,
+    }
+    if group.time_limit is not None:
+        conf["task_time_limit"] = group.time_limit
+    if group.soft_time_limit is not None:
+        conf["task_soft_time_limit"] = group.soft_time_limit
+    if group.max_tasks_per_child is not None:
+        conf["worker_max_tasks_per_child"] = group.max_tasks_per_child
+    return conf

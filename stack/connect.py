@@ -1,0 +1,64 @@
+"""Applying a topology to the user's Celery app: in containers (boot.py) and in producers."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from .celeryconf import settings
+from .errors import StackError
+from .load import load
+from .model import Topology
+
+
+def import_app(topology: Topology, base_dir: Path | None = None) -> Any:
+    """Import the user's app ("module:attribute"), with base_dir first on sys.path."""
+    module_name, _, attribute = topology.app.partition(":")
+    if base_dir is not None and str(base_dir) not in sys.path:
+        sys.path.insert(0, str(base_dir))
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise StackError(f"cannot import the app module {module_name!r}: {exc}") from None
+    app = getattr(module, attribute, None)
+    if app is None:
+        raise StackError(f"module {module_name!r} has no attribute {attribute!r}")
+    return app
+
+
+def configure(
+    app: Any,
+    topology: Topology,
+    broker_url: str | None,
+    backend_url: str | None,
+    group: str | None = None,
+) -> Any:
+    """Apply the topology's settings to app (queues, routes, beat, URLs, group defaults)."""
+    app.conf.update(settings(topology, broker_url, backend_url, group))
+    return app
+
+
+def connect(
+    path: str | Path | None = None,
+    broker_url: str | None = None,
+    backend_url: str | None = None,
+) -> Any:
+    """The user's app, configured from the topology, ready to send tasks to the running stack.
+
+    URLs: the arguments, else $STACK_BROKER_URL / $STACK_RESULT_BACKEND, else the stack that
+    `stack up` runs for this topology (its published ports and its secrets file).
+    """
+    loaded = load(path)
+    topology = loaded.topology
+    broker_url = broker_url or os.environ.get("STACK_BROKER_URL")
+    backend_url = backend_url or os.environ.get("STACK_RESULT_BACKEND")
+    if broker_url is None:
+        from .runtime.endpoints import host_urls  # lazy: needs the Docker SDK
+
+        broker_url, found_backend = host_urls(loaded)
+        backend_url = backend_url or found_backend
+    app = import_app(topology, (loaded.base_dir / topology.image.context).resolve())
+    return configure(app, topology, broker_url, backend_url)

@@ -1,0 +1,57 @@
+"""Health files written inside containers: cheap probes for Docker, compose and Kubernetes.
+
+A probe that runs `celery inspect ping` costs a Python start and a broker round trip every
+few seconds; instead the worker touches a file from its own event loop, so a stale file
+means a stuck worker, and the probe is a shell `stat`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+STATE_DIR = Path(os.environ.get("STACK_STATE_DIR", "/tmp/stack"))
+READY = "ready"
+ALIVE = "alive"
+ALIVE_EVERY = 5.0  # seconds between touches
+ALIVE_STALE = 30  # seconds after which the probe fails
+
+# Shell probes; they must stay in sync with the file names above.
+READY_PROBE = f"test -f {STATE_DIR}/{READY}"
+ALIVE_PROBE = (
+    f"test -f {STATE_DIR}/{READY} && "
+    f"test $(( $(date +%s) - $(stat -c %Y {STATE_DIR}/{ALIVE}) )) -lt {ALIVE_STALE}"
+)
+
+
+def touch(name: str) -> None:
+    STATE_DIR.mkdir(parents=True, exist_ok=True)
+    (STATE_DIR / name).touch()
+
+
+def install(app: Any) -> None:
+    """Hook the health files into a Celery app's worker and beat."""
+    from celery import bootsteps, signals
+
+    class AliveStep(bootsteps.StartStopStep):  # type: ignore[misc]
+        requires = {"celery.worker.components:Timer"}
+
+        def start(self, worker: Any) -> None:
+            touch(ALIVE)
+            worker.timer.call_repeatedly(ALIVE_EVERY, touch, (ALIVE,), priority=10)
+
+    app.steps["worker"].add(AliveStep)
+
+    @signals.worker_ready.connect(weak=False)
+    def _ready(**_: Any) -> None:
+        touch(ALIVE)
+        touch(READY)
+
+    @signals.beat_init.connect(weak=False)
+    def _beat_ready(**_: Any) -> None:
+        touch(READY)
+
+    @signals.worker_shutting_down.connect(weak=False)
+    def _not_ready(**_: Any) -> None:
+        (STATE_DIR / READY).unlink(missing_ok=True)

@@ -1,0 +1,80 @@
+"""The app image's build context: the user's code, the kit, the topology, an offline wheelhouse."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+from string import Template
+
+from .load import Loaded
+from .plan import ImageSet
+from .resources import data_path
+
+# Never sent to the Docker daemon: VCS data, virtualenvs, caches and the kit's own secrets.
+EXCLUDED = frozenset({".git", ".stack", ".venv", "venv", "__pycache__", ".mypy_cache",
+                      ".pytest_cache", ".ruff_cache", "node_modules"})
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def dockerfile(loaded: Loaded, imgs: ImageSet, offline: bool, app_requirements: bool) -> str:
+    """The Dockerfile text; offline installs only from the bundled wheelhouse."""
+    template = Template(data_path("compose", "Dockerfile").read_text(encoding="utf-8"))
+    return template.substitute(
+        project=loaded.topology.name,
+        python_image=imgs.python,
+        pip_args="--no-index --find-links /tmp/wheels" if offline else "",
+        app_requirements="-r /tmp/requirements/app.txt" if app_requirements else "",
+    )
+
+
+def _tree(root: Path, prefix: str) -> dict[str, bytes]:
+    files: dict[str, bytes] = {}
+    for path in sorted(root.rglob("*")):
+        rel = path.relative_to(root)
+        if any(part in EXCLUDED for part in rel.parts) or not path.is_file():
+            continue
+        if path.suffix in (".pyc", ".pyo") or rel.parts[0] == "_data":
+            continue
+        files[f"{prefix}/{rel.as_posix()}"] = path.read_bytes()
+    return files
+
+
+def context_files(loaded: Loaded, imgs: ImageSet, wheelhouse: Path | None) -> dict[str, bytes]:
+    """Every file of the build context, by its path in the context."""
+    topology = loaded.topology
+    app_dir = (loaded.base_dir / topology.image.context).resolve()
+    files = _tree(app_dir, "app")
+    requirements = topology.image.requirements
+    app_req = app_dir / requirements if requirements else None
+    has_app_req = bool(app_req and app_req.is_file())
+    if has_app_req and app_req is not None:
+        files["requirements/app.txt"] = app_req.read_bytes()
+    files["requirements/stack.txt"] = data_path("compose", "requirements.txt").read_bytes()
+    files.update(_tree(PACKAGE_DIR, "stack"))
+    files["topology.yaml"] = loaded.path.read_bytes()
+    files["wheels/.keep"] = b""
+    if wheelhouse is not None:
+        files.update(_tree(wheelhouse, "wheels"))
+    files["Dockerfile"] = dockerfile(loaded, imgs, wheelhouse is not None, has_app_req).encode()
+    return files
+
+
+def tar_context(files: dict[str, bytes]) -> io.BytesIO:
+    """The context as an in-memory tar, as the Docker SDK's build(fileobj=...) takes it."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for name, data in sorted(files.items()):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            info.mode = 0o644
+            tar.addfile(info, io.BytesIO(data))
+    buffer.seek(0)
+    return buffer
+
+
+def write_context(files: dict[str, bytes], out_dir: Path) -> None:
+    for name, data in files.items():
+        target = out_dir / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)

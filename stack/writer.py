@@ -1,0 +1,30 @@
+"""Writing rendered output to disk: the only step of `stack render` that touches files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import image, plan, secrets, yamlio
+from .load import Loaded
+from .render import compose
+
+
+def write_all(loaded: Loaded, out_dir: Path, wheelhouse: Path | None) -> list[Path]:
+    """compose.yaml, its secrets env file (0600), the image build context, the Helm chart."""
+    topology = loaded.topology
+    imgs = plan.images(topology)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    compose_file = out_dir / "compose.yaml"
+    compose_file.write_text(yamlio.dump(compose.render(topology, imgs)), encoding="utf-8")
+    env_file = out_dir / compose.ENV_FILE
+    values = secrets.ensure(loaded.base_dir, topology)
+    secrets.write_private(env_file, secrets.env_file_text(secrets.container_env(topology, values)))
+    build_dir = out_dir / compose.BUILD_DIR
+    image.write_context(image.context_files(loaded, imgs, wheelhouse), build_dir)
+    written = [compose_file, env_file, build_dir]
+    try:
+        from .render import helm
+    except ImportError:  # pragma: no cover - present once the chart lands
+        return written
+    written.append(helm.write_chart(topology, imgs, out_dir))
+    return written
