@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import re
 from datetime import timedelta
 from typing import Any
@@ -20,17 +21,47 @@ def route_key(pattern: str) -> Any:
 
 
 def task_routes(topology: Topology) -> tuple[dict[Any, dict[str, Any]], ...]:
-    """One map per rule, in file order: Celery then tries them in order, so first match wins.
+    """The routes as Celery's task_routes, so that the first rule in file order wins.
 
-    A single map would not do: Celery's MapRoute checks exact names before any pattern.
+    Celery's MapRoute checks exact names before its patterns, so one map is first-match only
+    while no pattern in it precedes an exact name it matches; a new map starts there, and
+    Celery tries the maps in order. Usually this gives one map, as a user would write.
     """
-    routes = []
+    shadowing = _any_pattern(topology)
+    maps: list[dict[Any, dict[str, Any]]] = []
+    current: dict[Any, dict[str, Any]] = {}
+    patterns: list[re.Pattern[str]] = []
     for pattern, spec in topology.routes.items():
+        key = route_key(pattern)
+        exact = isinstance(key, str) and "*" not in key
+        if exact and shadowing(key) and any(p.match(key) for p in patterns):
+            maps.append(current)
+            current, patterns = {}, []
+        elif not exact:
+            patterns.append(key if isinstance(key, re.Pattern) else re.compile(fnmatch.translate(key)))
         value: dict[str, Any] = {"queue": spec.queue}
         if spec.priority is not None:
             value["priority"] = spec.priority
-        routes.append({route_key(pattern): value})
-    return tuple(routes)
+        current[key] = value
+    if current:
+        maps.append(current)
+    return tuple(maps)
+
+
+def _any_pattern(topology: Topology) -> Any:
+    """A fast test: does any pattern match this name? (one regex, in C, for the common case)"""
+    sources = [
+        p[len(REGEX_PREFIX) :] if p.startswith(REGEX_PREFIX) else fnmatch.translate(p)
+        for p in topology.routes
+        if p.startswith(REGEX_PREFIX) or "*" in p
+    ]
+    if not sources:
+        return lambda name: False
+    try:
+        combined = re.compile("|".join(f"(?:{s})" for s in sources))
+    except re.error:  # e.g. inline flags in a user's regex: fall back to the slow path
+        return lambda name: True
+    return combined.match
 
 
 def task_queues(topology: Topology) -> list[Any]:

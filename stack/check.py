@@ -9,7 +9,7 @@ import difflib
 import re
 
 from .celeryconf import REGEX_PREFIX
-from .model import Topology
+from .model import RESERVED_SERVICES, Topology
 from .routes import Resolver
 from .yamlio import KeyPath
 
@@ -34,6 +34,9 @@ def check(topology: Topology) -> list[Finding]:
         if spec.queue not in declared:
             found.append(("error", ("routes", pattern), _unknown_queue(spec.queue, topology)))
     for name, group in topology.workers.items():
+        if name in RESERVED_SERVICES:
+            # Group names are service names; these belong to the kit's own services.
+            found.append(("error", ("workers", name), f"{name!r} is reserved for a kit service"))
         for index, queue in enumerate(group.queues):
             if queue not in declared:
                 found.append(
@@ -61,6 +64,15 @@ def _warnings(topology: Topology) -> list[Finding]:
                 ("warning", ("routes", pattern), f"routes to {spec.queue!r}, which no worker consumes")
             )
     resolver = Resolver(topology)
+    for pattern in topology.routes:
+        if "*" in pattern or pattern.startswith(REGEX_PREFIX):
+            continue
+        rule = resolver.resolve(pattern).rule
+        if rule != pattern:
+            found.append(
+                ("warning", ("routes", pattern),
+                 f"never used: the earlier rule {rule!r} matches {pattern} first")
+            )
     for name, entry in topology.beat.items():
         queue = entry.queue or resolver.queue_of(entry.task)
         path: KeyPath = ("beat", name, "task")

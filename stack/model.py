@@ -306,15 +306,6 @@ class Topology(Model):
             return {k: {} if v is None else v for k, v in value.items()}
         return value
 
-    @field_validator("workers")
-    @classmethod
-    def _not_reserved(cls, value: dict[str, WorkerGroup]) -> dict[str, WorkerGroup]:
-        # Group names are service names; these belong to the kit's own services.
-        taken = sorted(set(value) & RESERVED_SERVICES)
-        if taken:
-            raise ValueError(f"worker group name reserved for a kit service: {', '.join(taken)}")
-        return value
-
     @property
     def all_queues(self) -> list[str]:
         """Declared queues plus the default queue, which Celery always has."""

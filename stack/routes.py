@@ -34,10 +34,13 @@ class Resolver:
         app = Celery(topology.name, set_as_current=False)
         app.conf.update(routing_settings(topology))
         self._router = app.amqp.router
-        self._rules = [
-            (pattern, MapRoute({route_key(pattern): spec.queue}))
-            for pattern, spec in topology.routes.items()
-        ]
+        # Which rule matched, for display only; the queue always comes from Celery's router.
+        # The matching rule routes to the queue Celery chose: only those rules are tried.
+        self._rules_by_queue: dict[str, list[tuple[str, MapRoute]]] = {}
+        for pattern, spec in topology.routes.items():
+            rule = (pattern, MapRoute({route_key(pattern): spec.queue}))
+            self._rules_by_queue.setdefault(spec.queue, []).append(rule)
+        self._consumers = {q: tuple(topology.consumers(q)) for q in topology.all_queues}
 
     def queue_of(self, task: str) -> str:
         options = self._router.route({}, task)
@@ -45,8 +48,9 @@ class Resolver:
 
     def resolve(self, task: str) -> Route:
         queue = self.queue_of(task)
-        rule = next((pattern for pattern, match in self._rules if match(task)), None)
-        return Route(task, queue, tuple(self.topology.consumers(queue)), rule)
+        candidates = self._rules_by_queue.get(queue, [])
+        rule = next((pattern for pattern, match in candidates if match(task)), None)
+        return Route(task, queue, self._consumers.get(queue, ()), rule)
 
 
 def named_tasks(topology: Topology) -> list[str]:

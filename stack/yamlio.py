@@ -13,6 +13,10 @@ from .errors import Problem, TopologyError
 
 KeyPath = tuple[str | int, ...]
 
+# libyaml when present (much faster on large files); the pure-Python classes otherwise.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_BaseDumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 
 @dataclass
 class Located:
@@ -52,9 +56,10 @@ def _walk(
 
 def load_text(text: str, file: str) -> Located:
     """Parse YAML text; bad YAML and duplicate keys become a TopologyError with the line."""
+    loader = _Loader(text)
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.load(text, Loader=yaml.SafeLoader)  # noqa: S506 - SafeLoader
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
@@ -62,6 +67,8 @@ def load_text(text: str, file: str) -> Located:
         raise TopologyError([Problem(file, line, "", f"invalid YAML: {reason}")]) from None
     except yaml.YAMLError as exc:
         raise TopologyError([Problem(file, None, "", f"invalid YAML: {exc}")]) from None
+    finally:
+        loader.dispose()
     lines: dict[KeyPath, int] = {}
     dups: list[tuple[KeyPath, int]] = []
     if node is not None:
@@ -101,13 +108,13 @@ def dotted(path: KeyPath) -> str:
     return out
 
 
-class _Dumper(yaml.SafeDumper):
+class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
     # Rendered dicts share sub-objects; anchors/aliases would make the output unreadable.
     def ignore_aliases(self, data: Any) -> bool:
         return True
 
 
-def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+def _str_presenter(dumper: Any, data: str) -> yaml.ScalarNode:
     style = "|" if "\n" in data else None
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 

@@ -31,7 +31,7 @@ def validate(file: FileArg = None) -> None:
     for warning in loaded.warnings:
         output.problem(warning)
     topology = loaded.topology
-    output.out.print(
+    output.out().print(
         f"{loaded.path}: valid: {len(topology.all_queues)} queues, {len(topology.workers)} "
         f"worker groups, {len(topology.routes)} routes, {len(topology.beat)} beat entries, "
         f"{len(loaded.warnings)} warnings"
@@ -67,7 +67,7 @@ def routes(
     table = resolve(loaded.topology, list(dict.fromkeys(names)) or None)
     if as_json:
         rows = [{"task": r.task, "queue": r.queue, "workers": list(r.workers)} for r in table]
-        output.out.print_json(json.dumps(rows))
+        output.out().print_json(json.dumps(rows))
     else:
         from rich.table import Table
 
@@ -75,7 +75,7 @@ def routes(
         for r in table:
             workers = ", ".join(r.workers) or "[red]none[/]"
             view.add_row(r.task, r.queue, workers, r.rule or "[dim](default queue)[/]")
-        output.out.print(view)
+        output.out().print(view)
     orphans = [r for r in table if not r.workers]
     if orphans:
         names_text = ", ".join(f"{r.task} -> {r.queue}" for r in orphans)
@@ -94,7 +94,7 @@ def render(
     loaded = load(file)
     wheelhouse = os.environ.get("STACK_WHEELHOUSE")
     for path in write_all(loaded, out, Path(wheelhouse) if wheelhouse else None):
-        output.out.print(f"wrote {path}")
+        output.out().print(f"wrote {path}")
 
 
 @app.command()
@@ -102,4 +102,4 @@ def schema() -> None:
     """Print the topology file's JSON Schema (for editors)."""
     from ..model import Topology
 
-    output.out.print_json(json.dumps(Topology.model_json_schema()))
+    output.out().print_json(json.dumps(Topology.model_json_schema()))
