@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from . import health
-from .connect import configure, import_app
+from .producer import configure, import_app
 from .load import load
 
 _loaded = load(os.environ.get("STACK_TOPOLOGY", "/etc/stack/topology.yaml"))

@@ -60,7 +60,7 @@ def routes(
     loaded = load(file)
     names = list(tasks or [])
     if from_app:
-        from ..connect import import_app
+        from ..producer import import_app
 
         app_obj = import_app(loaded.topology, loaded.base_dir / loaded.topology.image.context)
         names += sorted(n for n in app_obj.tasks if not n.startswith("celery."))
