@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from . import guards
 from .celeryconf import settings
 from .errors import StackError
 from .load import load
@@ -38,6 +39,7 @@ def configure(
 ) -> Any:
     """Apply the topology's settings to app (queues, routes, beat, URLs, group defaults)."""
     app.conf.update(settings(topology, broker_url, backend_url, group))
+    guards.install(app, topology)
     return app
 
 

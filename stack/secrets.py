@@ -13,6 +13,7 @@ from .plan import AMQP_PORT, REDIS_PORT
 
 STATE_DIR = ".stack"
 BROKER_USER = "stack"
+MIN_PASSWORD = 16
 
 
 @dataclass(frozen=True)
@@ -98,10 +99,14 @@ def ensure(base_dir: Path, topology: Topology) -> Secrets:
             key, sep, value = line.partition("=")
             if sep:
                 values[key.strip()] = value.strip()
-        try:
-            return Secrets(values["BROKER_PASSWORD"], values["FLOWER_PASSWORD"])
-        except KeyError as exc:
-            raise StackError(f"{path}: missing {exc.args[0]}; delete the file to regenerate") from None
+        for key in ("BROKER_PASSWORD", "FLOWER_PASSWORD"):
+            # Never run a broker or Flower with an empty or guessable password.
+            if len(values.get(key, "")) < MIN_PASSWORD:
+                raise StackError(
+                    f"{path}: {key} is missing or shorter than {MIN_PASSWORD} characters; "
+                    "delete the file to generate new secrets"
+                )
+        return Secrets(values["BROKER_PASSWORD"], values["FLOWER_PASSWORD"])
     fresh = Secrets.generate()
     write_private(
         path,
