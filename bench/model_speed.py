@@ -71,7 +71,10 @@ def main() -> None:
         subprocess.run([sys.executable, "-c", "pass"], capture_output=True, check=True)
         baseline.append(time.perf_counter() - t0)
     base = statistics.median(baseline)
-    print(f"stack --help: {help_time:.3f} s (python -c pass: {base:.3f} s, ratio {help_time / base:.1f}x)")
+    print(
+        f"stack --help: {help_time:.3f} s "
+        f"(python -c pass: {base:.3f} s, ratio {help_time / base:.1f}x)"
+    )
     print(f"  goal 0.3 s: {help_time / 0.3:.2f}x of the budget")
 
 

@@ -9,8 +9,8 @@ import os
 from pathlib import Path
 
 from . import health
-from .producer import configure, import_app
 from .load import load
+from .producer import configure, import_app
 
 _loaded = load(os.environ.get("STACK_TOPOLOGY", "/etc/stack/topology.yaml"))
 app = configure(

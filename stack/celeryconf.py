@@ -38,7 +38,9 @@ def task_routes(topology: Topology) -> tuple[dict[Any, dict[str, Any]], ...]:
             maps.append(current)
             current, patterns = {}, []
         elif not exact:
-            patterns.append(key if isinstance(key, re.Pattern) else re.compile(fnmatch.translate(key)))
+            patterns.append(
+                key if isinstance(key, re.Pattern) else re.compile(fnmatch.translate(key))
+            )
         value: dict[str, Any] = {"queue": spec.queue}
         if spec.priority is not None:
             value["priority"] = spec.priority
@@ -65,7 +67,7 @@ def _any_pattern(topology: Topology) -> Any:
 
 
 def task_queues(topology: Topology) -> list[Any]:
-    from kombu import Exchange, Queue
+    from kombu.entity import Exchange, Queue
 
     queues = []
     for name in topology.all_queues:
@@ -74,7 +76,12 @@ def task_queues(topology: Topology) -> list[Any]:
         routing_key = (spec.routing_key if spec else None) or name
         arguments = {"x-max-priority": spec.max_priority} if spec and spec.max_priority else None
         queues.append(
-            Queue(name, Exchange(exchange, type="direct"), routing_key, queue_arguments=arguments)
+            Queue(  # type: ignore[no-untyped-call]
+                name,
+                Exchange(exchange, type="direct"),  # type: ignore[no-untyped-call]
+                routing_key,
+                queue_arguments=arguments,
+            )
         )
     return queues
 

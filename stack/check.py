@@ -52,16 +52,24 @@ def check(topology: Topology) -> list[Finding]:
 
 def _warnings(topology: Topology) -> list[Finding]:
     found: list[Finding] = []
-    consumed = {q for group in topology.workers.values() if group.replicas > 0 for q in group.queues}
+    consumed = {
+        q for group in topology.workers.values() if group.replicas > 0 for q in group.queues
+    }
     for queue in topology.queues:
         if queue not in consumed:
-            found.append(("warning", ("queues", queue), f"no worker group consumes queue {queue!r}"))
+            found.append(
+                ("warning", ("queues", queue), f"no worker group consumes queue {queue!r}")
+            )
     for pattern, spec in topology.routes.items():
         if spec.queue in topology.queues and spec.queue not in consumed:
             continue  # already reported on the queue itself
         if spec.queue not in consumed:
             found.append(
-                ("warning", ("routes", pattern), f"routes to {spec.queue!r}, which no worker consumes")
+                (
+                    "warning",
+                    ("routes", pattern),
+                    f"routes to {spec.queue!r}, which no worker consumes",
+                )
             )
     resolver = Resolver(topology)
     for pattern in topology.routes:
@@ -70,8 +78,11 @@ def _warnings(topology: Topology) -> list[Finding]:
         rule = resolver.resolve(pattern).rule
         if rule != pattern:
             found.append(
-                ("warning", ("routes", pattern),
-                 f"never used: the earlier rule {rule!r} matches {pattern} first")
+                (
+                    "warning",
+                    ("routes", pattern),
+                    f"never used: the earlier rule {rule!r} matches {pattern} first",
+                )
             )
     for name, entry in topology.beat.items():
         queue = entry.queue or resolver.queue_of(entry.task)
@@ -82,11 +93,19 @@ def _warnings(topology: Topology) -> list[Finding]:
             )
         elif entry.queue is None and resolver.resolve(entry.task).rule is None:
             found.append(
-                ("warning", path, f"no route matches {entry.task}: it goes to the default queue {queue!r}")
+                (
+                    "warning",
+                    path,
+                    f"no route matches {entry.task}: it goes to the default queue {queue!r}",
+                )
             )
     if topology.default_queue not in consumed and not topology.routes and topology.workers:
         found.append(
-            ("warning", ("default_queue",), f"no worker consumes the default queue {topology.default_queue!r}")
+            (
+                "warning",
+                ("default_queue",),
+                f"no worker consumes the default queue {topology.default_queue!r}",
+            )
         )
     found += _beat_warnings(topology)
     found += _timeout_warnings(topology)
@@ -100,14 +119,20 @@ def _beat_warnings(topology: Topology) -> list[Finding]:
         group = topology.workers[name]
         if group.replicas > 1:
             found.append(
-                ("warning", ("workers", name, "embed_beat"),
-                 f"beat embedded in {group.replicas} replicas: every periodic task runs "
-                 f"{group.replicas} times")
+                (
+                    "warning",
+                    ("workers", name, "embed_beat"),
+                    f"beat embedded in {group.replicas} replicas: every periodic task runs "
+                    f"{group.replicas} times",
+                )
             )
     if len(embedded) > 1 or (embedded and topology.beat):
         found.append(
-            ("warning", ("workers", embedded[0], "embed_beat"),
-             "two beat schedulers (embedded and the beat service): periodic tasks run twice")
+            (
+                "warning",
+                ("workers", embedded[0], "embed_beat"),
+                "two beat schedulers (embedded and the beat service): periodic tasks run twice",
+            )
         )
     return found
 
@@ -120,14 +145,21 @@ def _timeout_warnings(topology: Topology) -> list[Finding]:
             continue
         if broker.type == "redis" and group.time_limit >= broker.visibility_timeout:
             found.append(
-                ("warning", ("workers", name, "time_limit"),
-                 f"tasks may run {group.time_limit:g} s, longer than the Redis visibility_timeout "
-                 f"({broker.visibility_timeout} s): they would be delivered twice")
+                (
+                    "warning",
+                    ("workers", name, "time_limit"),
+                    f"tasks may run {group.time_limit:g} s, longer than the Redis "
+                    f"visibility_timeout ({broker.visibility_timeout} s): they would be "
+                    "delivered twice",
+                )
             )
         if broker.type == "rabbitmq" and group.time_limit >= broker.consumer_timeout:
             found.append(
-                ("warning", ("workers", name, "time_limit"),
-                 f"tasks may run {group.time_limit:g} s, longer than RabbitMQ's consumer_timeout "
-                 f"({broker.consumer_timeout} s): the channel would be closed")
+                (
+                    "warning",
+                    ("workers", name, "time_limit"),
+                    f"tasks may run {group.time_limit:g} s, longer than RabbitMQ's "
+                    f"consumer_timeout ({broker.consumer_timeout} s): the channel would be closed",
+                )
             )
     return found

@@ -23,7 +23,8 @@ def parse_interval(value: Any) -> float:
             parts = _PART.findall(text)
             if not parts or "".join(n + u for n, u in parts) != text:
                 raise ValueError(
-                    f"invalid interval {value!r}: use seconds or units ms/s/m/h/d, e.g. '90s', '1h30m'"
+                    f"invalid interval {value!r}: use seconds or units ms/s/m/h/d, "
+                    "e.g. '90s', '1h30m'"
                 ) from None
             seconds = sum(float(n) * _UNITS[u] for n, u in parts)
     else:

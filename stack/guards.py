@@ -33,14 +33,17 @@ def install(app: Any, topology: Topology) -> None:
     limit = topology.broker.visibility_timeout
     from celery import signals
 
-    def _eta_guard(sender: str | None = None, headers: dict[str, Any] | None = None,
-                   **_: Any) -> None:
+    def _eta_guard(
+        sender: str | None = None, headers: dict[str, Any] | None = None, **_: Any
+    ) -> None:
         seconds = eta_seconds(headers or {})
         if seconds is not None and seconds > limit:
             log.warning(
                 "task %s has an ETA %.0f s ahead, beyond the Redis visibility_timeout (%d s): "
                 "it may run twice; raise broker.visibility_timeout in the topology",
-                sender, seconds, limit,
+                sender,
+                seconds,
+                limit,
             )
 
     signals.before_task_publish.connect(_eta_guard, weak=False, dispatch_uid=f"stack-eta-{id(app)}")

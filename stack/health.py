@@ -35,7 +35,7 @@ def install(app: Any) -> None:
     from celery import bootsteps, signals
 
     class AliveStep(bootsteps.StartStopStep):  # type: ignore[misc]
-        requires = {"celery.worker.components:Timer"}
+        requires = ("celery.worker.components:Timer",)
 
         def start(self, worker: Any) -> None:
             touch(ALIVE)
@@ -43,15 +43,16 @@ def install(app: Any) -> None:
 
     app.steps["worker"].add(AliveStep)
 
-    @signals.worker_ready.connect(weak=False)
     def _ready(**_: Any) -> None:
         touch(ALIVE)
         touch(READY)
 
-    @signals.beat_init.connect(weak=False)
     def _beat_ready(**_: Any) -> None:
         touch(READY)
 
-    @signals.worker_shutting_down.connect(weak=False)
     def _not_ready(**_: Any) -> None:
         (STATE_DIR / READY).unlink(missing_ok=True)
+
+    signals.worker_ready.connect(_ready, weak=False)
+    signals.beat_init.connect(_beat_ready, weak=False)
+    signals.worker_shutting_down.connect(_not_ready, weak=False)

@@ -12,8 +12,19 @@ from .plan import ImageSet
 from .resources import data_path
 
 # Never sent to the Docker daemon: VCS data, virtualenvs, caches and the kit's own secrets.
-EXCLUDED = frozenset({".git", ".stack", ".venv", "venv", "__pycache__", ".mypy_cache",
-                      ".pytest_cache", ".ruff_cache", "node_modules"})
+EXCLUDED = frozenset(
+    {
+        ".git",
+        ".stack",
+        ".venv",
+        "venv",
+        "__pycache__",
+        ".mypy_cache",
+        ".pytest_cache",
+        ".ruff_cache",
+        "node_modules",
+    }
+)
 PACKAGE_DIR = Path(__file__).resolve().parent
 
 

@@ -6,9 +6,16 @@ which needs the whole model; this module checks each value on its own.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from .durations import cron_fields, parse_interval
 
@@ -20,9 +27,9 @@ DnsName = Annotated[
 QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@-]{1,200}$")]
 TaskName = Annotated[str, StringConstraints(pattern=r"^[^\s]{1,200}$")]
 
-RABBITMQ = "rabbitmq"
+RABBITMQ: Final = "rabbitmq"
 RESERVED_SERVICES = frozenset({"redis", "rabbitmq", "beat", "flower", "app"})
-REDIS = "redis"
+REDIS: Final = "redis"
 
 
 class Model(BaseModel):
@@ -263,7 +270,10 @@ class Topology(Model):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra={"title": "stack topology", "$schema": "https://json-schema.org/draft/2020-12/schema"},
+        json_schema_extra={
+            "title": "stack topology",
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+        },
     )
 
     name: DnsName = Field(description="Project name; prefix of every container and object.")
@@ -301,7 +311,7 @@ class Topology(Model):
             dups = sorted({q for q in value if value.count(q) > 1})
             if dups:
                 raise ValueError(f"queue declared twice: {', '.join(dups)}")
-            return dict.fromkeys(value, {})
+            return {name: {} for name in value}
         if isinstance(value, dict):
             return {k: {} if v is None else v for k, v in value.items()}
         return value

@@ -147,14 +147,23 @@ def _depends(topology: Topology) -> tuple[str, ...]:
 
 def worker_command(name: str, group: WorkerGroup, topology: Topology) -> tuple[str, ...]:
     cmd = [
-        "celery", "-A", "stack.boot:app", "worker",
-        "-n", f"{name}@%h",
-        "-Q", ",".join(group.queues),
-        "-P", group.pool,
-        "-c", str(group.effective_concurrency),
-        "--prefetch-multiplier", str(group.prefetch_multiplier),
-        "-l", "INFO",
-    ]  # fmt: skip
+        "celery",
+        "-A",
+        "stack.boot:app",
+        "worker",
+        "-n",
+        f"{name}@%h",
+        "-Q",
+        ",".join(group.queues),
+        "-P",
+        group.pool,
+        "-c",
+        str(group.effective_concurrency),
+        "--prefetch-multiplier",
+        str(group.prefetch_multiplier),
+        "-l",
+        "INFO",
+    ]
     if topology.monitor.flower:
         cmd.append("-E")
     if group.without_mingle:
@@ -199,9 +208,16 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
                 role="beat",
                 image=imgs.app,
                 command=(
-                    "celery", "-A", "stack.boot:app", "beat",
-                    "-s", f"{BEAT_DIR}/schedule", "--pidfile=", "-l", "INFO",
-                ),  # fmt: skip
+                    "celery",
+                    "-A",
+                    "stack.boot:app",
+                    "beat",
+                    "-s",
+                    f"{BEAT_DIR}/schedule",
+                    "--pidfile=",
+                    "-l",
+                    "INFO",
+                ),
                 environment=app_environment(topology),
                 volumes={"beat-data": BEAT_DIR},
                 healthcheck=Healthcheck(test=("CMD-SHELL", health.READY_PROBE)),
@@ -220,9 +236,13 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
                 image=imgs.app,
                 # FLOWER_BASIC_AUTH comes from the secrets env: Flower refuses no one without it.
                 command=(
-                    "celery", "-A", "stack.boot:app", "flower",
-                    f"--port={FLOWER_PORT}", "--address=0.0.0.0",
-                ),  # fmt: skip
+                    "celery",
+                    "-A",
+                    "stack.boot:app",
+                    "flower",
+                    f"--port={FLOWER_PORT}",
+                    "--address=0.0.0.0",
+                ),
                 environment=app_environment(topology),
                 ports=(FLOWER_PORT,),
                 host_ports={FLOWER_PORT: topology.monitor.port} if topology.monitor.port else {},

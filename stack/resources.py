@@ -1,18 +1,29 @@
-"""Files shipped with the kit (chart, image templates), installed or from a source checkout."""
+"""Files shipped with the kit (the Helm chart, compose templates), installed or editable."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from .errors import StackError
+
 _PACKAGE = Path(__file__).resolve().parent
-# A wheel carries helm/ and compose/templates/ as stack/_data/{helm,compose} (pyproject).
-_INSTALLED = {"helm": _PACKAGE / "_data" / "helm", "compose": _PACKAGE / "_data" / "compose"}
-_SOURCE = {"helm": _PACKAGE.parent / "helm", "compose": _PACKAGE.parent / "compose" / "templates"}
+_REPO = _PACKAGE.parent
+# Where pyproject's wheel force-include takes each top-level data directory from.
+_REPO_SOURCES: dict[str, tuple[str, ...]] = {"compose": ("compose", "templates")}
 
 
-def data_path(kind: str, *parts: str) -> Path:
-    """Path of a shipped file: kind is "helm" or "compose"."""
-    for root in (_INSTALLED[kind], _SOURCE[kind]):
-        if root.is_dir():
-            return root.joinpath(*parts)
-    raise FileNotFoundError(f"stack's {kind} files are missing from this installation")
+def data_path(*parts: str) -> Path:
+    """stack/_data/<parts> in a wheel, else the same directory in the source checkout."""
+    if not parts:
+        raise ValueError("data_path needs at least one path part")
+    packaged = _PACKAGE.joinpath("_data", *parts)
+    if packaged.exists():
+        return packaged
+    head, *rest = parts
+    source = _REPO.joinpath(*_REPO_SOURCES.get(head, (head,)), *rest)
+    if source.exists():
+        return source
+    raise StackError(
+        f"kit data {'/'.join(parts)} not found (looked in {packaged} and {source}); "
+        "reinstall stack-celery"
+    )

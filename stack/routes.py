@@ -19,8 +19,12 @@ class Route:
     rule: str | None  # the routes key that matched; None: the default queue
 
     def as_dict(self) -> dict[str, Any]:
-        return {"task": self.task, "queue": self.queue, "workers": list(self.workers),
-                "rule": self.rule}
+        return {
+            "task": self.task,
+            "queue": self.queue,
+            "workers": list(self.workers),
+            "rule": self.rule,
+        }
 
 
 class Resolver:
@@ -55,9 +59,7 @@ class Resolver:
 
 def named_tasks(topology: Topology) -> list[str]:
     """Tasks the topology names: exact route keys, then beat tasks, without repeats."""
-    names = [
-        key for key in topology.routes if "*" not in key and not key.startswith(REGEX_PREFIX)
-    ]
+    names = [key for key in topology.routes if "*" not in key and not key.startswith(REGEX_PREFIX)]
     names += [entry.task for entry in topology.beat.values()]
     return list(dict.fromkeys(names))
 

@@ -30,8 +30,9 @@ def _expand(url: str) -> str:
     return os.path.expandvars(url)
 
 
-def broker_url(topology: Topology, secrets: Secrets, host: str | None = None,
-               port: int | None = None) -> str:
+def broker_url(
+    topology: Topology, secrets: Secrets, host: str | None = None, port: int | None = None
+) -> str:
     """The broker URL; host/port default to the in-network service name and port."""
     broker = topology.broker
     if broker.type == "url":
@@ -44,8 +45,9 @@ def broker_url(topology: Topology, secrets: Secrets, host: str | None = None,
     )
 
 
-def backend_url(topology: Topology, secrets: Secrets, host: str | None = None,
-                port: int | None = None) -> str | None:
+def backend_url(
+    topology: Topology, secrets: Secrets, host: str | None = None, port: int | None = None
+) -> str | None:
     backend = topology.backend
     if backend.type == "none":
         return None

@@ -116,7 +116,8 @@ class _Dumper(_BaseDumper):  # type: ignore[misc,valid-type]
 
 def _str_presenter(dumper: Any, data: str) -> yaml.ScalarNode:
     style = "|" if "\n" in data else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+    node: yaml.ScalarNode = dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+    return node
 
 
 _Dumper.add_representer(str, _str_presenter)

@@ -21,18 +21,71 @@ SEEDS = [
     for name in ("topology.yaml", "topology-rabbitmq.yaml")
 ]
 KEYS = sorted(
-    {"name", "app", "image", "images", "broker", "backend", "default_queue", "queues", "routes",
-     "workers", "beat", "monitor", "bind", "celery", "queues", "replicas", "concurrency", "pool",
-     "every", "cron", "task", "args", "kwargs", "queue", "type", "url", "port", "flower",
-     "time_limit", "soft_time_limit", "autoscale", "min_replicas", "max_replicas", "context",
-     "re:(", "re:^x$", "tasks.*", "red_queue", "red", "embed_beat", "prefetch_multiplier"}
+    {
+        "name",
+        "app",
+        "image",
+        "images",
+        "broker",
+        "backend",
+        "default_queue",
+        "queues",
+        "routes",
+        "workers",
+        "beat",
+        "monitor",
+        "bind",
+        "celery",
+        "replicas",
+        "concurrency",
+        "pool",
+        "every",
+        "cron",
+        "task",
+        "args",
+        "kwargs",
+        "queue",
+        "type",
+        "url",
+        "port",
+        "flower",
+        "time_limit",
+        "soft_time_limit",
+        "autoscale",
+        "min_replicas",
+        "max_replicas",
+        "context",
+        "re:(",
+        "re:^x$",
+        "tasks.*",
+        "red_queue",
+        "red",
+        "embed_beat",
+        "prefetch_multiplier",
+    }
 )
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-(2**70), 2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=20),
-    st.sampled_from(KEYS), st.sampled_from(["5m", "1h30m", "-1s", "* * * * *", "61 * * * *",
-                                            "redis", "rabbitmq", "none", "amqp://x", "0"]),
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=20),
+    st.sampled_from(KEYS),
+    st.sampled_from(
+        [
+            "5m",
+            "1h30m",
+            "-1s",
+            "* * * * *",
+            "61 * * * *",
+            "redis",
+            "rabbitmq",
+            "none",
+            "amqp://x",
+            "0",
+        ]
+    ),
 )
 values = st.recursive(
     scalars,
@@ -105,9 +158,7 @@ def mutated_documents(draw: st.DrawFn) -> Any:
 @st.composite
 def topology_texts(draw: st.DrawFn) -> str:
     """YAML text: a mutated document, sometimes with raw text edits on top."""
-    text = yaml.dump(
-        draw(mutated_documents()), Dumper=_DUMPER, sort_keys=False, allow_unicode=True
-    )
+    text = yaml.dump(draw(mutated_documents()), Dumper=_DUMPER, sort_keys=False, allow_unicode=True)
     if draw(st.booleans()):
         lines = text.splitlines()
         for _ in range(draw(st.integers(1, 3))):
@@ -122,7 +173,22 @@ def topology_texts(draw: st.DrawFn) -> str:
             elif edit == "indent":
                 lines[index] = " " * draw(st.integers(1, 3)) + lines[index]
             else:
-                junk = draw(st.sampled_from([":", "- ", "[", "{", "&a", "*a", "!!python/object:os.system", "\t", '"', "<<: *x"]))
+                junk = draw(
+                    st.sampled_from(
+                        [
+                            ":",
+                            "- ",
+                            "[",
+                            "{",
+                            "&a",
+                            "*a",
+                            "!!python/object:os.system",
+                            "\t",
+                            '"',
+                            "<<: *x",
+                        ]
+                    )
+                )
                 position = draw(st.integers(0, len(lines[index])))
                 lines[index] = lines[index][:position] + junk + lines[index][position:]
         text = "\n".join(lines) + "\n"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import click
 import typer
 from typer.core import TyperGroup
 
@@ -15,7 +14,7 @@ from . import output
 class StackGroup(TyperGroup):
     """Turns every StackError into one line per problem on stderr and exit code 1."""
 
-    def invoke(self, ctx: click.Context) -> Any:
+    def invoke(self, ctx: Any) -> Any:  # typer vendors click: its Context is private
         try:
             return super().invoke(ctx)
         except TopologyError as exc:

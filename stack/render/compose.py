@@ -68,15 +68,20 @@ def service_dict(service: Service, topology: Topology) -> dict[str, Any]:
     out["stop_grace_period"] = _seconds(service.stop_grace_period)
     out["restart"] = "unless-stopped"
     out["networks"] = [NETWORK]
-    out["labels"] = {"io.stack.project": topology.name, "io.stack.service": service.name,
-                     "io.stack.role": service.role}
+    out["labels"] = {
+        "io.stack.project": topology.name,
+        "io.stack.service": service.name,
+        "io.stack.role": service.role,
+    }
     return out
 
 
 def render(topology: Topology, imgs: ImageSet) -> dict[str, Any]:
     """The compose file of the whole topology."""
     services = plan.services(topology, imgs)
-    volumes = {name: {} for service in services for name in service.volumes}
+    volumes: dict[str, dict[str, Any]] = {
+        name: {} for service in services for name in service.volumes
+    }
     return {
         "name": topology.name,
         "services": {s.name: service_dict(s, topology) for s in services},

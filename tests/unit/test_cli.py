@@ -46,7 +46,9 @@ def test_validate_prints_every_problem_one_line_each(write_topology) -> None:  #
 
 
 def test_validate_warnings_keep_exit_zero(write_topology) -> None:  # type: ignore[no-untyped-def]
-    path = write_topology("name: shop\napp: tasks:app\nqueues: [a, b]\nworkers:\n  w: {queues: [a]}\n")
+    path = write_topology(
+        "name: shop\napp: tasks:app\nqueues: [a, b]\nworkers:\n  w: {queues: [a]}\n"
+    )
     result = runner.invoke(app, ["validate", str(path)])
     assert result.exit_code == 0
     assert f"{path}:3: queues.b: warning: no worker group consumes queue 'b'" in result.stderr
@@ -58,9 +60,7 @@ def test_missing_file_is_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip() == f"{tmp_path / 'nope.yaml'}: error: file not found"
 
 
-def test_file_discovery_env_then_cwd(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_file_discovery_env_then_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STACK_FILE", COLORS_FILE)
     assert runner.invoke(app, ["validate"]).exit_code == 0
     monkeypatch.delenv("STACK_FILE")
@@ -118,7 +118,9 @@ def test_real_entry_point_never_prints_a_traceback(tmp_path: Path) -> None:
     bad = tmp_path / "t.yaml"
     bad.write_text("name: [\n")
     result = subprocess.run(
-        [sys.executable, "-m", "stack", "validate", str(bad)], capture_output=True, text=True,
+        [sys.executable, "-m", "stack", "validate", str(bad)],
+        capture_output=True,
+        text=True,
         check=False,
     )
     assert result.returncode == 1

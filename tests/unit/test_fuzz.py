@@ -40,17 +40,19 @@ def _is_valid(text: str) -> bool:
 
 
 @settings(
-    max_examples=EXAMPLES, deadline=None, database=None,
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(text=topology_texts())
 def test_loader_and_cli_never_traceback(text: str, tmp_path_factory) -> None:  # type: ignore[no-untyped-def]
     try:
         load_string(text, "fuzz.yaml")
+        problems = None
     except TopologyError as exc:
-        assert exc.problems
-        for problem in exc.problems:
-            assert "\n" not in problem.message.strip() or "YAML" in problem.message
+        problems = exc.problems
+    assert problems is None or problems  # an error always says what is wrong
     path = tmp_path_factory.getbasetemp() / "fuzz.yaml"
     path.write_text(text, encoding="utf-8")
     result = RUNNER.invoke(COMMAND, ["validate", str(path)])

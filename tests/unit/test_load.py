@@ -111,7 +111,9 @@ def test_invalid_project_name() -> None:
 
 def test_unknown_key_suggests_the_close_one() -> None:
     text = BASE.replace("a: {queues: [fast, slow]}", "a: {queues: [fast], concurency: 3}")
-    assert problems(text) == [(7, "workers.a.concurency", "unknown key 'concurency' (did you mean 'concurrency'?)")]
+    assert problems(text) == [
+        (7, "workers.a.concurency", "unknown key 'concurency' (did you mean 'concurrency'?)")
+    ]
 
 
 def test_unknown_top_level_key() -> None:
@@ -143,7 +145,8 @@ def test_bad_beat_schedules(entry: str, fragment: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "seconds"), [(2, 2.0), ("90", 90.0), ("5m", 300.0), ("1h30m", 5400.0), ("250ms", 0.25)]
+    ("value", "seconds"),
+    [(2, 2.0), ("90", 90.0), ("5m", 300.0), ("1h30m", 5400.0), ("250ms", 0.25)],
 )
 def test_intervals(value: object, seconds: float) -> None:
     text = BASE + f"beat:\n  job: {{task: tasks.quick, every: {value!r}}}\n"
@@ -222,7 +225,11 @@ def test_beat_task_without_route_goes_to_default_queue_warns() -> None:
     text = BASE.replace("[fast, slow]}", "[fast, slow, celery]}")
     text += "beat:\n  tick: {task: tasks.unrouted, every: 5}\n"
     assert warnings(text) == [
-        (9, "beat.tick.task", "no route matches tasks.unrouted: it goes to the default queue 'celery'")
+        (
+            9,
+            "beat.tick.task",
+            "no route matches tasks.unrouted: it goes to the default queue 'celery'",
+        )
     ]
 
 

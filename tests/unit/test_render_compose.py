@@ -49,7 +49,9 @@ def test_valid_against_compose_spec(demo: str, tmp_path: Path) -> None:
     exe = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
     result = subprocess.run(
         [exe, "--builtin-schema", "vendor.compose-spec", str(target)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -62,7 +64,9 @@ def test_schema_check_can_fail(tmp_path: Path) -> None:
     exe = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
     result = subprocess.run(
         [exe, "--builtin-schema", "vendor.compose-spec", str(target)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 1
 
@@ -96,7 +100,7 @@ def test_one_beat_and_flower_behind_auth() -> None:
 
 def test_no_secret_and_no_unescaped_dollar_in_compose() -> None:
     text = yamlio.dump(rendered(DEMOS["colors"]))
-    for key in ("requirepass \"$$REDIS_PASSWORD\"",):
+    for key in ('requirepass "$$REDIS_PASSWORD"',):
         assert key in text
     data = yaml.safe_load(text)
     for service in data["services"].values():
@@ -119,7 +123,9 @@ def test_rabbitmq_broker_with_redis_backend() -> None:
 
 def test_ports_follow_bind_and_fixed_ports() -> None:
     text = (COLORS / "topology.yaml").read_text(encoding="utf-8")
-    text = text.replace("monitor: {flower: true}", "monitor: {flower: true, port: 5599}\nbind: 0.0.0.0")
+    text = text.replace(
+        "monitor: {flower: true}", "monitor: {flower: true, port: 5599}\nbind: 0.0.0.0"
+    )
     topology = load_string(text).topology
     services = compose.render(topology, plan.images(topology, env={}))["services"]
     assert services["flower"]["ports"] == [
@@ -158,9 +164,9 @@ def test_render_command_writes_files_with_private_env(tmp_path: Path) -> None:
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
     secrets_file = work / ".stack" / "colors.secrets"
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
-    password = dict(
-        line.split("=", 1) for line in env_file.read_text().splitlines()
-    )["REDIS_PASSWORD"]
+    password = dict(line.split("=", 1) for line in env_file.read_text().splitlines())[
+        "REDIS_PASSWORD"
+    ]
     assert len(password) >= 24
     assert password not in (out / "compose.yaml").read_text()
     assert password not in result.output

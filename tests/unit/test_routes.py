@@ -66,7 +66,7 @@ def test_route_rows_name_consumers_and_rule() -> None:
 
 
 def test_first_match_wins_in_file_order() -> None:
-    text = TOPOLOGY.replace('  shop.exact: exact_q\n', "").replace(
+    text = TOPOLOGY.replace("  shop.exact: exact_q\n", "").replace(
         '"shop.glob_*": glob_q\n', '"shop.*": glob_q\n  shop.exact: exact_q\n'
     )
     loaded = load_string(text)
@@ -79,13 +79,19 @@ def test_first_match_wins_in_file_order() -> None:
 def test_named_tasks_are_exact_routes_then_beat_tasks() -> None:
     t = load(COLORS / "topology.yaml").topology
     assert named_tasks(t) == [
-        "tasks.red_task", "tasks.add", "tasks.multiply", "tasks.tsum", "tasks.periodic_task"
+        "tasks.red_task",
+        "tasks.add",
+        "tasks.multiply",
+        "tasks.tsum",
+        "tasks.periodic_task",
     ]
 
 
 def test_colors_every_colour_reaches_its_group_and_colorful() -> None:
     t = load(COLORS / "topology.yaml").topology
-    rows = {r.task: r for r in resolve(t, ["tasks.red_task", "tasks.green_task", "tasks.blue_task"])}
+    rows = {
+        r.task: r for r in resolve(t, ["tasks.red_task", "tasks.green_task", "tasks.blue_task"])
+    }
     assert rows["tasks.red_task"].workers == ("red", "colorful")
     assert rows["tasks.green_task"].queue == "green_queue"
     assert rows["tasks.green_task"].workers == ("green", "colorful")

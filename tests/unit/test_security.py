@@ -28,7 +28,9 @@ def test_broker_and_flower_always_get_passwords(path: Path, tmp_path: Path) -> N
     env = secrets.container_env(topology, values)
     if topology.broker.type == "redis":
         assert env["REDIS_PASSWORD"] == values.broker_password
-        [redis] = [s for s in plan.services(topology, plan.images(topology, {})) if s.name == "redis"]
+        [redis] = [
+            s for s in plan.services(topology, plan.images(topology, {})) if s.name == "redis"
+        ]
         assert '--requirepass "$REDIS_PASSWORD"' in redis.command[-1]
     else:
         assert env["RABBITMQ_DEFAULT_PASS"] == values.broker_password
@@ -90,8 +92,10 @@ def test_no_secret_in_rendered_compose_or_values(tmp_path: Path) -> None:
 
 
 def test_eta_guard_warns_beyond_visibility_timeout(caplog: pytest.LogCaptureFixture) -> None:
-    text = (COLORS / "topology.yaml").read_text().replace(
-        "broker: redis", "broker: {type: redis, visibility_timeout: 60}"
+    text = (
+        (COLORS / "topology.yaml")
+        .read_text()
+        .replace("broker: redis", "broker: {type: redis, visibility_timeout: 60}")
     )
     topology = load_string(text).topology
     app = configure(Celery("t", set_as_current=False), topology, "memory://", None)
