@@ -11,17 +11,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-STATE_DIR = Path(os.environ.get("STACK_STATE_DIR", "/tmp/stack"))
+# The image sets STACK_STATE_DIR=/tmp/stack; probes use that fixed path (rendered output must
+# not depend on the environment that rendered it).
+PROBE_DIR = "/tmp/stack"
+STATE_DIR = Path(os.environ.get("STACK_STATE_DIR", PROBE_DIR))
 READY = "ready"
 ALIVE = "alive"
 ALIVE_EVERY = 5.0  # seconds between touches
 ALIVE_STALE = 30  # seconds after which the probe fails
 
 # Shell probes; they must stay in sync with the file names above.
-READY_PROBE = f"test -f {STATE_DIR}/{READY}"
+READY_PROBE = f"test -f {PROBE_DIR}/{READY}"
 ALIVE_PROBE = (
-    f"test -f {STATE_DIR}/{READY} && "
-    f"test $(( $(date +%s) - $(stat -c %Y {STATE_DIR}/{ALIVE}) )) -lt {ALIVE_STALE}"
+    f"test -f {PROBE_DIR}/{READY} && "
+    f"test $(( $(date +%s) - $(stat -c %Y {PROBE_DIR}/{ALIVE}) )) -lt {ALIVE_STALE}"
 )
 
 

@@ -187,6 +187,7 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
     deps = _depends(topology)
     services = []
     alive = Healthcheck(test=("CMD-SHELL", health.ALIVE_PROBE), retries=24)
+    ready = Healthcheck(test=("CMD-SHELL", health.READY_PROBE), retries=24)
     for name, group in topology.workers.items():
         services.append(
             Service(
@@ -195,7 +196,9 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
                 image=imgs.app,
                 command=worker_command(name, group, topology),
                 environment={**app_environment(topology), "STACK_GROUP": name, **group.env},
-                healthcheck=alive,
+                # A solo worker runs tasks on its event loop, so a long task would stop the
+                # alive file: only readiness is checked there.
+                healthcheck=ready if group.pool == "solo" else alive,
                 replicas=group.replicas,
                 depends_on=deps,
                 stop_grace_period=group.effective_grace_period,

@@ -1,0 +1,157 @@
+"""Topology -> the Helm chart's values (pure), and the small step that writes the chart out.
+
+The chart (helm/stack) holds the Kubernetes shape; everything topology-specific reaches it
+through values: every command comes from stack.plan, so compose and Kubernetes run the same
+containers.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .. import plan, yamlio
+from ..errors import StackError
+from ..model import Resources as TopologyResources
+from ..model import Topology
+from ..resources import data_path
+from .helm_values import (
+    ChartValues,
+    RabbitMQ,
+    Redis,
+    Resources,
+    Worker,
+    dump,
+    infra,
+    values_schema,
+)
+
+CHART_NAME = "stack"
+__all__ = ["CHART_NAME", "apply_overrides", "topology_text", "values", "values_schema"]
+
+# The ConfigMap must not carry credentials: containers take the URLs from the Secret.
+_URL_ENV = {"broker": "${STACK_BROKER_URL}", "backend": "${STACK_RESULT_BACKEND}"}
+
+
+def topology_text(topology: Topology) -> str:
+    """The topology as YAML for the ConfigMap: non-default keys only, external URLs elided."""
+    data = topology.model_dump(mode="json", exclude_defaults=True)
+    for key, placeholder in _URL_ENV.items():
+        if isinstance(data.get(key), dict) and data[key].get("url") is not None:
+            data[key]["url"] = placeholder
+    return yamlio.dump(data)
+
+
+def split_image(ref: str) -> tuple[str, str]:
+    """'repo/name:tag' -> ('repo/name', 'tag'); a digest or untagged ref keeps tag ''."""
+    if "@" in ref:
+        return ref, ""
+    name, sep, tag = ref.rpartition(":")
+    if sep and "/" not in tag:
+        return name, tag
+    return ref, ""
+
+
+def _resources(spec: TopologyResources) -> Resources:
+    """cpu is a request; memory is a request and a limit (no CPU limit: no throttling)."""
+    return Resources.model_validate(
+        {
+            "requests": {"cpu": spec.cpu, "memory": spec.memory},
+            "limits": {"memory": spec.memory},
+        }
+    )
+
+
+def values(topology: Topology, imgs: plan.ImageSet) -> dict[str, Any]:
+    """The chart's values for topology (camelCase, as written to values.yaml)."""
+    by_name = {service.name: service for service in plan.services(topology, imgs)}
+    repository, tag = split_image(imgs.app)
+    workers = {}
+    for name, group in topology.workers.items():
+        auto = group.autoscale
+        workers[name] = Worker.model_validate(
+            {
+                "queues": list(group.queues),
+                "args": list(plan.worker_command(name, group, topology)),
+                "replicas": group.replicas,
+                "termination_grace_period_seconds": group.effective_grace_period,
+                "env": {"STACK_GROUP": name, **group.env},
+                "liveness_probe": group.pool != "solo",
+                "resources": _resources(group.resources),
+                "autoscale": {"enabled": False}
+                if auto is None
+                else {
+                    "enabled": True,
+                    "min_replicas": auto.min_replicas,
+                    "max_replicas": auto.max_replicas,
+                    "queue_length": auto.queue_length,
+                },
+            }
+        )
+    chart = ChartValues.model_validate(
+        {
+            "project": topology.name,
+            "topology": topology_text(topology),
+            "image": {"repository": repository, "tag": tag},
+            "env": plan.app_environment(topology),
+            "broker": {"type": topology.broker.type},
+            "backend": {"type": topology.backend.type},
+            "workers": workers,
+            "beat": {"enabled": "beat" in by_name, "args": _args(by_name.get("beat"))},
+            "flower": {
+                "enabled": "flower" in by_name,
+                "user": topology.monitor.user,
+                "args": _args(by_name.get("flower")),
+            },
+        }
+    )
+    if "redis" in by_name:
+        chart.redis = Redis.model_validate(infra(by_name["redis"]))
+    if "rabbitmq" in by_name:
+        chart.rabbitmq = RabbitMQ.model_validate(infra(by_name["rabbitmq"]))
+    return dump(chart)
+
+
+def _args(service: plan.Service | None) -> list[str]:
+    return [] if service is None else list(service.command)
+
+
+def apply_overrides(base: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Helm-style `--set a.b.c=value` overrides on a copy of base; values are YAML scalars."""
+    result = _copy(base)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        parts = key.split(".")
+        if not sep or not all(parts):
+            raise StackError(f"--set expects key.path=value, got {item!r}")
+        value = yamlio.load_text(raw, f"--set {key}").data if raw else ""
+        node = result
+        for index, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                where = ".".join(parts[: index + 1])
+                raise StackError(f"--set {key}: {where} is not a mapping")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def _copy(data: dict[str, Any]) -> dict[str, Any]:
+    return {k: _copy(v) if isinstance(v, dict) else v for k, v in data.items()}
+
+
+def chart_dir() -> Path:
+    """The chart shipped with the kit."""
+    return data_path("helm", CHART_NAME)
+
+
+def write_chart(topology: Topology, imgs: plan.ImageSet, out_dir: Path) -> Path:
+    """Copy the chart to out_dir/helm/stack/ with values.yaml for topology; return its path."""
+    target = Path(out_dir) / "helm" / CHART_NAME
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(chart_dir(), target, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (target / "values.yaml").write_text(yamlio.dump(values(topology, imgs)), encoding="utf-8")
+    return target
