@@ -7,9 +7,6 @@ from typing import Annotated
 
 import typer
 
-from .. import plan
-from ..load import discover, load
-from ..render import helm
 from . import output
 
 app = typer.Typer()
@@ -41,7 +38,11 @@ def deploy(
     ] = None,
 ) -> None:
     """Install or upgrade the topology as a Helm release (the chart ships with the kit)."""
-    from ..runtime import helm_engine  # lazy: Helm's engine is a large native library
+    # Lazy: the model, the values models and Helm's native engine stay out of `stack --help`.
+    from .. import plan
+    from ..load import discover, load
+    from ..render import helm
+    from ..runtime import helm_engine
 
     loaded = load(discover(file))
     topology = loaded.topology
