@@ -1,0 +1,49 @@
+"""The app image: built from stack.image's context, skipped when nothing in it changed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from ..image import context_files, tar_context
+from . import labels
+from .docker_client import DockerClient
+from .project import Project
+
+Status = Callable[[str], None]
+
+
+def context_hash(files: dict[str, bytes], base_image_id: str) -> str:
+    digest = hashlib.sha256(base_image_id.encode())
+    for name, data in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()[:16]
+
+
+def wheelhouse() -> Path | None:
+    value = os.environ.get("STACK_WHEELHOUSE")
+    return Path(value) if value else None
+
+
+def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> tuple[str, bool]:
+    """(image id, built?): build the app image unless one from the same context exists."""
+    tag = project.images.app
+    base_id = docker.require_image(
+        project.images.python, "set STACK_PYTHON_IMAGE or images.python to a local image"
+    )
+    files = context_files(project.loaded, project.images, wheelhouse())
+    digest = context_hash(files, base_id)
+    existing = docker.image(tag)
+    if existing is not None and existing.labels.get(labels.CONFIG_HASH) == digest:
+        return str(existing.id), False
+    status(f"building {tag}")
+    image_labels = labels.of(project.name, "app", labels.IMAGE_ROLE, None, digest)
+    for line in docker.build(tar_context(files), tag, image_labels):
+        text = line.strip()
+        if text.startswith("Step "):
+            status(f"building {tag}: {text}")
+    built = docker.image(tag)
+    assert built is not None  # the build succeeded and tagged it
+    return str(built.id), True

@@ -1,0 +1,35 @@
+"""`stack down`: remove everything the project created, found by label."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..load import load
+from . import docker_client, labels
+from .reconcile import stop_all
+
+INFRA_ROLES = ("broker", "backend")
+
+
+def down(path: str | Path | None = None, volumes: bool = False) -> list[str]:
+    """Stop (each within its grace period) and remove the containers, then the network,
+    and with volumes=True the volumes. Returns what was removed, as "kind name" lines."""
+    topology = load(path).topology
+    docker = docker_client.get()
+    project = topology.name
+    removed: list[str] = []
+    containers = docker.containers(project)
+    # Workers first, while the broker still runs: they finish their tasks and ack them.
+    apps = [c for c in containers if c.labels.get(labels.ROLE) not in INFRA_ROLES]
+    infra = [c for c in containers if c.labels.get(labels.ROLE) in INFRA_ROLES]
+    for batch in (apps, infra):
+        stop_all(docker, batch)
+        removed += [f"container {c.name}" for c in batch]
+    for network in docker.networks(project):
+        docker.remove(network, f"network {network.name}")
+        removed.append(f"network {network.name}")
+    if volumes:
+        for volume in docker.volumes(project):
+            docker.remove(volume, f"volume {volume.name}")
+            removed.append(f"volume {volume.name}")
+    return removed

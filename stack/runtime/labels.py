@@ -1,0 +1,38 @@
+"""The labels stamped on every Docker resource the kit creates; teardown goes by them."""
+
+from __future__ import annotations
+
+PREFIX = "io.stack."
+PROJECT = "io.stack.project"
+SERVICE = "io.stack.service"
+ROLE = "io.stack.role"
+REPLICA = "io.stack.replica"
+CONFIG_HASH = "io.stack.config-hash"
+
+# Roles of resources that are not services of the plan.
+NETWORK_ROLE = "network"
+VOLUME_ROLE = "volume"
+IMAGE_ROLE = "image"
+
+
+def of(
+    project: str, service: str, role: str, replica: int | None = None, config_hash: str = ""
+) -> dict[str, str]:
+    """Every label key, always present, so a filter on any of them finds every resource."""
+    return {
+        PROJECT: project,
+        SERVICE: service,
+        ROLE: role,
+        REPLICA: "" if replica is None else str(replica),
+        CONFIG_HASH: config_hash,
+    }
+
+
+def selector(project: str, service: str | None = None, role: str | None = None) -> list[str]:
+    """A Docker `label` filter: key=value terms, all of which must match."""
+    terms = [f"{PROJECT}={project}"]
+    if service is not None:
+        terms.append(f"{SERVICE}={service}")
+    if role is not None:
+        terms.append(f"{ROLE}={role}")
+    return terms

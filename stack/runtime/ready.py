@@ -1,0 +1,198 @@
+"""Real readiness: the broker answers, each worker replica answers a ping, Flower serves.
+
+Docker's own health status is only used for beat (its ready file); everything else is
+checked from the host through the published ports, as a producer would see it.
+"""
+
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
+
+from rich.console import Console
+
+from ..errors import NotReadyError
+from ..health import READY_PROBE
+from ..plan import AMQP_PORT, FLOWER_PORT, REDIS_PORT, Service
+from . import docker_client
+from .control import Control
+from .docker_client import Container, DockerClient
+from .endpoints import host_address
+from .project import Project
+
+LOG_LINES = 20
+CRASH_RESTARTS = 3  # a container restarted this often is crash-looping: fail early
+POLL = 0.2
+
+
+@dataclass
+class Waiting:
+    service: Service
+    containers: list[Container]
+    ready: set[str] = field(default_factory=set)
+    detail: str = "starting"
+
+    @property
+    def pending(self) -> list[Container]:
+        return [c for c in self.containers if c.name not in self.ready]
+
+
+def node_name(service: Service, container: Container) -> str:
+    """The Celery node name of a worker replica: GROUP@hostname (= container name)."""
+    return f"{service.name}@{container.name}"
+
+
+class Readiness:
+    """Probes for a project's services; `wait` polls them until ready or the deadline."""
+
+    def __init__(self, docker: DockerClient, project: Project, console: Console | None) -> None:
+        self.docker = docker
+        self.project = project
+        self.console = console
+        self.host = host_address(project.topology)
+        self._control: Control | None = None
+
+    # -- probes ---------------------------------------------------------------------------
+
+    def _port(self, container: Container, port: int) -> int | None:
+        self.docker.reload(container)
+        return docker_client.published_port(container, port)
+
+    def _redis(self, container: Container) -> bool:
+        import redis
+
+        port = self._port(container, REDIS_PORT)
+        if port is None:
+            return False
+        client = redis.Redis(
+            host=self.host, port=port, password=self.project.secrets.broker_password,
+            socket_connect_timeout=1, socket_timeout=1,
+        )  # fmt: skip
+        try:
+            return bool(client.ping())
+        except (redis.RedisError, OSError):
+            return False
+        finally:
+            client.close()
+
+    def _rabbitmq(self, container: Container) -> bool:
+        from kombu.connection import Connection
+
+        from ..secrets import broker_url
+
+        port = self._port(container, AMQP_PORT)
+        if port is None:
+            return False
+        url = broker_url(self.project.topology, self.project.secrets, self.host, port)
+        try:
+            with Connection(url, connect_timeout=1) as conn:  # type: ignore[no-untyped-call]
+                conn.connect()
+                return bool(conn.connected)
+        except Exception:  # refused, reset, auth not set up yet: not ready
+            return False
+
+    def _flower(self, container: Container) -> bool:
+        port = self._port(container, FLOWER_PORT)
+        if port is None:
+            return False
+        try:
+            with urllib.request.urlopen(f"http://{self.host}:{port}/healthcheck", timeout=1) as r:
+                return int(r.status) == 200
+        except OSError:
+            return False
+
+    def _beat(self, container: Container) -> bool:
+        self.docker.reload(container)
+        if docker_client.health_of(container) == "healthy":
+            return True
+        return self.docker.exec_ok(container, ["sh", "-c", READY_PROBE])
+
+    def control(self) -> Control:
+        """Remote control through the broker's published port (found once infra is up)."""
+        if self._control is None:
+            from .endpoints import host_urls
+
+            broker, _ = host_urls(self.project.loaded)
+            self._control = Control(self.project.topology, broker)
+        return self._control
+
+    def _probe(self, item: Waiting) -> None:
+        role, name = item.service.role, item.service.name
+        if role == "worker":
+            nodes = {node_name(item.service, c): c.name for c in item.pending}
+            answered = self.control().ping(set(nodes))
+            item.ready.update(nodes[n] for n in answered)
+            item.detail = f"no ping answer from {', '.join(sorted(set(nodes) - answered))}"
+            return
+        check: Callable[[Container], bool] = {
+            "redis": self._redis, "rabbitmq": self._rabbitmq, "flower": self._flower,
+        }.get(name, self._beat)  # fmt: skip
+        for container in item.pending:
+            if check(container):
+                item.ready.add(container.name)
+        item.detail = {
+            "redis": "redis does not answer PING on its published port",
+            "rabbitmq": "rabbitmq does not accept an AMQP login on its published port",
+            "flower": "flower's /healthcheck does not answer on its published port",
+        }.get(name, "its ready file is missing (container not healthy)")
+        if role == "beat" and not item.pending:
+            item.detail = "ready"
+
+    # -- waiting --------------------------------------------------------------------------
+
+    def _crashed(self, item: Waiting) -> Container | None:
+        for container in item.pending:
+            self.docker.reload(container)
+            restarts = int(container.attrs.get("RestartCount") or 0)
+            if restarts >= CRASH_RESTARTS or container.status in ("exited", "dead"):
+                item.detail = f"{container.name} keeps exiting (restarted {restarts} times)"
+                return container
+        return None
+
+    def _fail(self, item: Waiting, container: Container, timeout: float | None) -> NotReadyError:
+        when = f"after {timeout:g} s" if timeout is not None else "early"
+        logs = self.docker.tail(container, LOG_LINES)
+        return NotReadyError(
+            f"service '{item.service.name}' is not ready {when}: {item.detail}\n"
+            f"last {LOG_LINES} log lines of {container.name}:\n{logs}"
+        )
+
+    def wait(self, items: list[Waiting], deadline: float, timeout: float) -> None:
+        """Poll until every replica is ready; NotReadyError with logs at the deadline."""
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        items = [i for i in items if i.containers]
+        progress: AbstractContextManager[object]
+        bars = Progress(
+            SpinnerColumn(), TextColumn("{task.description}"),
+            TextColumn("{task.completed}/{task.total} ready"), TimeElapsedColumn(),
+            console=self.console, disable=self.console is None, transient=False,
+        )  # fmt: skip
+        progress = bars if self.console is not None else nullcontext()
+        with progress:
+            tasks = {
+                i.service.name: bars.add_task(i.service.name, total=len(i.containers))
+                for i in items
+            }
+            last_check = time.monotonic()
+            while any(i.pending for i in items):
+                for item in items:
+                    if item.pending:
+                        self._probe(item)
+                    bars.update(tasks[item.service.name], completed=len(item.ready))
+                if not any(i.pending for i in items):
+                    break
+                now = time.monotonic()
+                if now >= deadline:
+                    item = next(i for i in items if i.pending)
+                    raise self._fail(item, item.pending[0], timeout)
+                if now - last_check >= 1.0:
+                    last_check = now
+                    for item in items:
+                        crashed = self._crashed(item)
+                        if crashed is not None:
+                            raise self._fail(item, crashed, None)
+                time.sleep(POLL)

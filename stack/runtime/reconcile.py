@@ -1,0 +1,72 @@
+"""Make a service's containers match its specs: create, recreate, start, remove; nothing else."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from . import labels
+from .docker_client import Container, DockerClient, replica_of
+from .spec import ContainerSpec
+
+PARALLEL_STOPS = 8
+
+
+@dataclass(frozen=True)
+class Change:
+    action: str  # created | recreated | started | removed | unchanged
+    container: str
+
+
+def stop_all(docker: DockerClient, containers: list[Container], timeout: int | None = None) -> None:
+    """Graceful stops in parallel (each waits up to its own grace period), then removal."""
+    if not containers:
+        return
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_STOPS, len(containers))) as pool:
+        for future in [pool.submit(docker.stop_and_remove, c, timeout) for c in containers]:
+            future.result()
+
+
+def reconcile(
+    docker: DockerClient,
+    specs: list[ContainerSpec],
+    existing: list[Container],
+    recreate: bool = True,
+) -> tuple[list[Change], list[Container]]:
+    """Converge one service's replicas on specs; returns changes and the containers to wait for.
+
+    recreate=False (scaling) leaves existing replicas alone even if their spec changed.
+    Extra replicas are removed highest number first, each with its grace period.
+    """
+    by_replica = {replica_of(c): c for c in existing}
+    wanted = {spec.replica for spec in specs}
+    extra = sorted(
+        (c for n, c in by_replica.items() if n not in wanted), key=replica_of, reverse=True
+    )
+    changes = [Change("removed", c.name) for c in extra]
+    stop_all(docker, extra)
+
+    outdated = [
+        by_replica[s.replica]
+        for s in specs
+        if recreate
+        and s.replica in by_replica
+        and by_replica[s.replica].labels.get(labels.CONFIG_HASH) != s.config_hash
+    ]
+    stop_all(docker, outdated)
+    outdated_names = {c.name for c in outdated}
+
+    touched: list[Container] = []
+    for spec in specs:
+        current = by_replica.get(spec.replica)
+        if current is None or current.name in outdated_names:
+            touched.append(docker.create(spec))
+            changes.append(Change("recreated" if current else "created", spec.name))
+        elif current.status in ("created", "exited"):
+            docker.start(current)
+            touched.append(current)
+            changes.append(Change("started", spec.name))
+        else:
+            touched.append(current)
+            changes.append(Change("unchanged", spec.name))
+    return changes, touched

@@ -1,0 +1,156 @@
+"""`stack up`: build, create what is missing, recreate what changed, wait until really ready."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console
+
+from ..plan import Service
+from . import docker_client, labels
+from .build import ensure_app_image
+from .docker_client import DockerClient
+from .endpoints import host_address
+from .project import Project, open_project
+from .ready import Readiness, Waiting
+from .reconcile import Change, reconcile, stop_all
+from .spec import container_specs, volume_name
+
+INFRA_ROLES = ("broker", "backend")
+DEFAULT_TIMEOUT = 120.0
+PARALLEL = 8
+
+
+@dataclass(frozen=True)
+class UpResult:
+    project: str
+    services: list[tuple[str, str, int]]  # (service, role, replicas)
+    changes: list[Change]
+    image_built: bool
+    flower_url: str | None
+    flower_user: str | None
+    secrets_file: Path
+    seconds: float
+
+    def count(self, action: str) -> int:
+        return sum(1 for c in self.changes if c.action == action)
+
+
+@contextmanager
+def _status(console: Console | None, text: str) -> Iterator[Callable[[str], None]]:
+    """A spinner line whose text the yielded function replaces."""
+    if console is None:
+        yield lambda _text: None
+    else:
+        with console.status(text) as spinner:
+            yield lambda new: spinner.update(new)
+
+
+def image_ids(docker: DockerClient, project: Project, app_image_id: str) -> dict[str, str]:
+    ids = {project.images.app: app_image_id}
+    for service in project.services:
+        if service.image not in ids:
+            ids[service.image] = docker.require_image(
+                service.image,
+                "set STACK_REDIS_IMAGE / STACK_RABBITMQ_IMAGE or the topology's images: "
+                "to a local image",
+            )
+    return ids
+
+
+def converge(
+    docker: DockerClient,
+    project: Project,
+    services: list[Service],
+    ids: dict[str, str],
+    replicas: dict[str, int] | None = None,
+    recreate: bool = True,
+) -> tuple[list[Change], list[Waiting]]:
+    """Reconcile each service (replicas overrides the plan's counts); what to wait for.
+
+    Services converge in parallel: a recreated worker's warm shutdown must not hold up
+    the others.
+    """
+
+    def one(service: Service) -> tuple[list[Change], Waiting]:
+        count = (replicas or {}).get(service.name)
+        specs = container_specs(
+            service, project.topology, project.secrets, ids[service.image], count
+        )
+        existing = docker.containers(project.name, service.name)
+        done, touched = reconcile(docker, specs, existing, recreate=recreate)
+        return done, Waiting(service, touched)
+
+    changes: list[Change] = []
+    waiting: list[Waiting] = []
+    if not services:
+        return changes, waiting
+    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(services))) as pool:
+        for done, wait in pool.map(one, services):
+            changes += done
+            waiting.append(wait)
+    return changes, waiting
+
+
+def remove_orphans(docker: DockerClient, project: Project) -> list[Change]:
+    """Containers of services the topology no longer has (a renamed worker group)."""
+    known = {s.name for s in project.services}
+    orphans = [
+        c for c in docker.containers(project.name) if c.labels.get(labels.SERVICE) not in known
+    ]
+    stop_all(docker, orphans)
+    return [Change("removed", c.name) for c in orphans]
+
+
+def up(
+    path: str | Path | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    console: Console | None = None,
+) -> UpResult:
+    """Bring the stack to the topology's state and return once every replica is ready."""
+    started = time.monotonic()
+    project = open_project(path)
+    docker = docker_client.get()
+    with _status(console, f"checking the image of {project.name}") as update:
+        app_id, built = ensure_app_image(docker, project, update)
+    ids = image_ids(docker, project, app_id)
+    docker.ensure_network(project.name)
+    for service in project.services:
+        for volume in service.volumes:
+            docker.ensure_volume(project.name, volume_name(project.name, volume), service.name)
+    changes = remove_orphans(docker, project)
+    readiness = Readiness(docker, project, console)
+    deadline = time.monotonic() + timeout
+    infra = [s for s in project.services if s.role in INFRA_ROLES]
+    apps = [s for s in project.services if s.role not in INFRA_ROLES]
+    done, waiting = converge(docker, project, infra, ids)
+    changes += done
+    readiness.wait(waiting, deadline, timeout)
+    done, waiting = converge(docker, project, apps, ids)
+    changes += done
+    readiness.wait(waiting, deadline, timeout)
+    return UpResult(
+        project=project.name,
+        services=[(s.name, s.role, s.replicas) for s in project.services],
+        changes=changes,
+        image_built=built,
+        flower_url=flower_url(docker, project),
+        flower_user=project.topology.monitor.user if project.topology.monitor.flower else None,
+        secrets_file=project.secrets_file.resolve(),
+        seconds=time.monotonic() - started,
+    )
+
+
+def flower_url(docker: DockerClient, project: Project) -> str | None:
+    from ..plan import FLOWER_PORT
+
+    for container in docker.containers(project.name, "flower"):
+        port = docker_client.published_port(docker.reload(container), FLOWER_PORT)
+        if port is not None:
+            return f"http://{host_address(project.topology)}:{port}"
+    return None

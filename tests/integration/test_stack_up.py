@@ -1,0 +1,257 @@
+"""The colour demo on real containers: routing, canvas, beat, scaling, ps, send, down.
+
+One stack per class (Redis, then RabbitMQ); each class's last test takes it down and checks
+that nothing with the project's label is left.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import warnings
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from stack.cli.main import app as cli
+from stack.errors import NotReadyError
+from stack.load import load
+
+pytestmark = pytest.mark.docker
+
+PER_COLOUR = 25
+ALLOWED = {"red": {"red", "colorful"}, "green": {"green", "colorful"},
+           "blue": {"blue", "colorful"}}  # fmt: skip
+TIMEOUT = 60
+
+
+def invoke(*args: str) -> Any:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, f"stack {' '.join(args)}:\n{result.output}"
+    return result
+
+
+def leftovers(client: Any, project: str) -> dict[str, list[str]]:
+    """Every Docker resource still carrying the project's label."""
+    label = {"label": f"io.stack.project={project}"}
+    return {
+        "containers": [c.name for c in client.containers.list(all=True, filters=label)],
+        "networks": [n.name for n in client.networks.list(filters=label)],
+        "volumes": [v.name for v in client.volumes.list(filters=label)],
+    }
+
+
+def connect(path: Path) -> Any:
+    """stack.connect, in a process that already imported another copy of the demo's tasks.py.
+
+    Celery registers every @app.task of the first copy on later apps as well (shared tasks),
+    and warns that the second copy's same-named tasks were not registered. A producer only
+    sends by name, so that does not matter here.
+    """
+    from celery.exceptions import DuplicateTaskNameWarning
+
+    import stack
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicateTaskNameWarning)
+        app = stack.connect(path)
+        app.finalize(auto=True)
+    return app
+
+
+def check_colours(path: Path) -> None:
+    app = connect(path)
+    sent = {c: [app.send_task(f"tasks.{c}_task") for _ in range(PER_COLOUR)] for c in ALLOWED}
+    for colour, results in sent.items():
+        nodes = [str(r.get(timeout=TIMEOUT)) for r in results]
+        groups = Counter(node.partition("@")[0] for node in nodes)
+        assert len(nodes) == PER_COLOUR
+        assert set(groups) <= ALLOWED[colour], f"{colour} tasks ran on {dict(groups)}"
+        # Node names are GROUP@container: one container per replica of the project.
+        project = load(path).topology.name
+        assert all(n.partition("@")[2].startswith(f"{project}-") for n in nodes), nodes
+
+
+def check_canvas(path: Path) -> None:
+    from celery import chain, chord, group
+
+    import stack
+
+    app = stack.connect(path)
+    chained = chain(app.signature("tasks.add", (2, 3)), app.signature("tasks.multiply", (10,)))
+    assert chained.apply_async().get(timeout=TIMEOUT) == 50
+    total = chord(group(app.signature("tasks.add", (i, i)) for i in range(10)))(
+        app.signature("tasks.tsum")
+    )
+    assert total.get(timeout=TIMEOUT) == 90
+
+
+def check_ps(path: Path) -> dict[str, Any]:
+    project = load(path)
+    output = invoke("ps", str(path), "--json").output
+    data = json.loads(output)
+    services = {s["name"]: s for s in data["services"]}
+    assert set(services) >= {"redis", "red", "green", "blue", "colorful", "beat", "flower"}
+    for service in services.values():
+        assert service["running"] == service["desired"] >= 1, service
+    queues = {q["name"]: q for q in data["queues"]}
+    assert set(queues) == {"red_queue", "green_queue", "blue_queue", "celery"}
+    assert all(isinstance(q["depth"], int) for q in queues.values()), queues
+    assert "colorful@" in " ".join(queues["red_queue"]["consumers"])
+    secrets_text = (project.base_dir / ".stack" / f"{project.topology.name}.secrets").read_text()
+    for line in secrets_text.splitlines():
+        assert line.partition("=")[2] not in output, "a secret leaked into `stack ps`"
+    return data
+
+
+def check_down(path: Path, docker_sdk: Any) -> None:
+    name = load(path).topology.name
+    output = invoke("down", str(path), "--volumes").output
+    assert f"container {name}-redis-1" in output
+    assert leftovers(docker_sdk, name) == {"containers": [], "networks": [], "volumes": []}
+
+
+class TestRedis:
+    @pytest.fixture(scope="class")
+    def path(self, stack_factory: Any) -> Path:
+        started = time.monotonic()
+        path = stack_factory("topology.yaml", "t-colors")
+        print(f"stack up (redis): {time.monotonic() - started:.1f} s")
+        return path
+
+    def test_colours_run_on_their_groups(self, path: Path) -> None:
+        check_colours(path)
+
+    def test_chain_and_chord_cross_queues(self, path: Path) -> None:
+        check_canvas(path)
+
+    def test_beat_sends_periodic_task_every_2s(self, path: Path) -> None:
+        from stack.runtime.logs import logs
+
+        deadline = time.monotonic() + 15
+        ticks: list[str] = []
+        while time.monotonic() < deadline and len(ticks) < 3:
+            lines = [line for _, line in logs(path, "blue")] + [
+                line for _, line in logs(path, "colorful")
+            ]
+            ticks = [line for line in lines if "'tick from " in line and "succeeded" in line]
+            time.sleep(1)
+        assert len(ticks) >= 3, "beat's periodic_task did not run on blue/colorful"
+
+    def test_up_again_changes_nothing(self, path: Path) -> None:
+        from stack.runtime.up import up
+
+        result = up(path, timeout=60)
+        assert not result.image_built
+        assert {c.action for c in result.changes} == {"unchanged"}
+
+    def test_scale_out_and_back(self, path: Path, docker_sdk: Any) -> None:
+        from stack.runtime.control import Control
+        from stack.runtime.endpoints import host_urls
+        from stack.runtime.scale import scale
+
+        loaded = load(path)
+        name = loaded.topology.name
+        scale(path, ["red=4"], timeout=90)
+        reds = docker_sdk.containers.list(
+            filters={"label": [f"io.stack.project={name}", "io.stack.service=red"]}
+        )
+        hostnames = {c.attrs["Config"]["Hostname"] for c in reds}
+        assert len(reds) == 4
+        assert hostnames == {f"{name}-red-{n}" for n in range(1, 5)}
+        broker, _ = host_urls(loaded)
+        consumers = Control(loaded.topology, broker).active_queues(timeout=2.0)["red_queue"]
+        assert {f"red@{h}" for h in hostnames} <= set(consumers)
+
+        started = time.monotonic()
+        invoke("scale", "red=1", "-f", str(path))
+        assert time.monotonic() - started < 30, "warm shutdown should not need the full grace"
+        left = docker_sdk.containers.list(
+            all=True, filters={"label": [f"io.stack.project={name}", "io.stack.service=red"]}
+        )
+        assert [c.name for c in left] == [f"{name}-red-1"]
+
+    def test_scale_refuses_two_beats_and_unknown_groups(self, path: Path) -> None:
+        runner = CliRunner()
+        beat = runner.invoke(cli, ["scale", "beat=2", "-f", str(path)])
+        assert beat.exit_code == 1
+        assert "beat" in beat.output
+        unknown = runner.invoke(cli, ["scale", "purple=2", "-f", str(path)])
+        assert unknown.exit_code == 1
+        assert "red, green, blue, colorful" in unknown.output
+
+    def test_send_cli(self, path: Path) -> None:
+        output = invoke(
+            "send", "tasks.add", "-f", str(path), "--args", "[2, 3]", "--wait", "--json"
+        ).output
+        assert json.loads(output) | {"id": None} == {
+            "id": None, "queue": "green_queue", "state": "SUCCESS", "result": 5,
+        }  # fmt: skip
+        bad = CliRunner().invoke(cli, ["send", "tasks.add", "-f", str(path), "--args", "[2,"])
+        assert bad.exit_code == 1
+        assert "invalid JSON" in bad.output
+
+    def test_enqueue_script(self, path: Path) -> None:
+        script = path.parent / "enqueue.py"
+        done = subprocess.run(
+            [sys.executable, str(script), str(path)],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "all tasks ran on the right groups" in done.stdout
+
+    def test_ps_json(self, path: Path) -> None:
+        check_ps(path)
+
+    def test_down_removes_everything(self, path: Path, docker_sdk: Any) -> None:
+        check_down(path, docker_sdk)
+
+
+class TestRabbitMQ:
+    @pytest.fixture(scope="class")
+    def path(self, stack_factory: Any) -> Path:
+        def cli_up(topology: Path) -> None:  # `stack up` through the CLI this time
+            output = invoke("up", str(topology), "--timeout", "150").output
+            assert "Flower: http://127.0.0.1:" in output
+            assert "FLOWER_PASSWORD in " in output
+
+        return Path(stack_factory("topology-rabbitmq.yaml", "t-rmq", cli_up))
+
+    def test_colours_run_on_their_groups(self, path: Path) -> None:
+        check_colours(path)
+
+    def test_chain_and_chord_cross_queues(self, path: Path) -> None:
+        check_canvas(path)
+
+    def test_ps_json(self, path: Path) -> None:
+        data = check_ps(path)
+        assert data["broker"].startswith("amqp://stack:**@127.0.0.1:")
+
+    def test_down_removes_everything(self, path: Path, docker_sdk: Any) -> None:
+        check_down(path, docker_sdk)
+
+
+def test_broken_app_fails_fast_with_logs(stack_factory: Any, tmp_path: Path) -> None:
+    """A worker that cannot import the app: NotReadyError naming it, with its log lines."""
+
+    def broken(topology: Path) -> None:
+        text = topology.read_text(encoding="utf-8").replace("app: tasks:app", "app: tasks:nope")
+        text = text.replace("monitor: {flower: true}", "monitor: {flower: false}")
+        topology.write_text(text, encoding="utf-8")
+        from stack.runtime.up import up
+
+        started = time.monotonic()
+        with pytest.raises(NotReadyError) as caught:
+            up(topology, timeout=90)
+        assert time.monotonic() - started < 60, "a crash loop must fail before the timeout"
+        message = str(caught.value)
+        assert "service '" in message
+        assert "last 20 log lines" in message
+        assert "nope" in message, message
+
+    stack_factory("topology.yaml", "t-broken", broken)
