@@ -42,33 +42,29 @@ def test_golden(demo: str) -> None:
     )
 
 
-@pytest.mark.parametrize("demo", sorted(DEMOS))
-def test_valid_against_compose_spec(demo: str, tmp_path: Path) -> None:
+def check_compose_schema(data: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """check-jsonschema with its bundled copy of the Compose Specification schema."""
     target = tmp_path / "compose.yaml"
-    target.write_text(yamlio.dump(rendered(DEMOS[demo])), encoding="utf-8")
+    target.write_text(yamlio.dump(data), encoding="utf-8")
     exe = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
-    result = subprocess.run(
+    return subprocess.run(
         [exe, "--builtin-schema", "vendor.compose-spec", str(target)],
         capture_output=True,
         text=True,
         check=False,
     )
+
+
+@pytest.mark.parametrize("demo", sorted(DEMOS))
+def test_valid_against_compose_spec(demo: str, tmp_path: Path) -> None:
+    result = check_compose_schema(rendered(DEMOS[demo]), tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_schema_check_can_fail(tmp_path: Path) -> None:
     bad = rendered(DEMOS["colors"])
     bad["services"]["red"]["comand"] = ["typo"]
-    target = tmp_path / "compose.yaml"
-    target.write_text(yamlio.dump(bad), encoding="utf-8")
-    exe = shutil.which("check-jsonschema") or str(Path(sys.executable).parent / "check-jsonschema")
-    result = subprocess.run(
-        [exe, "--builtin-schema", "vendor.compose-spec", str(target)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 1
+    assert check_compose_schema(bad, tmp_path).returncode == 1
 
 
 def test_workers_consume_their_queues_with_unique_node_names() -> None:
