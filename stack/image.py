@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 import tarfile
 from pathlib import Path
 from string import Template
@@ -39,11 +40,25 @@ def dockerfile(loaded: Loaded, imgs: ImageSet, offline: bool, app_requirements: 
     )
 
 
-def _tree(root: Path, prefix: str) -> dict[str, bytes]:
+def _is_render_output(directory: Path) -> bool:
+    """A `stack render --out` directory: its stack.env holds the secrets."""
+    return (directory / "stack.env").is_file() and (directory / "compose.yaml").is_file()
+
+
+def _tree(root: Path, prefix: str, skip: frozenset[Path] = frozenset()) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
+    rendered: dict[Path, bool] = {}  # subdirectory -> is a render output (cached)
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if any(part in EXCLUDED for part in rel.parts) or not path.is_file():
+            continue
+        if skip and any(s == path or s in path.parents for s in skip):
+            continue
+        # A render output below the app (`stack render` run there): never in the image.
+        subdirs = [root / d for d in rel.parents if d != Path(".")]
+        if any(rendered.setdefault(d, _is_render_output(d)) for d in subdirs):
+            continue
+        if path.name == "stack.env" and _is_render_output(root):  # `--out .`
             continue
         if path.suffix in (".pyc", ".pyo") or rel.parts[0] == "_data":
             continue
@@ -51,11 +66,17 @@ def _tree(root: Path, prefix: str) -> dict[str, bytes]:
     return files
 
 
-def context_files(loaded: Loaded, imgs: ImageSet, wheelhouse: Path | None) -> dict[str, bytes]:
-    """Every file of the build context, by its path in the context."""
+def context_files(
+    loaded: Loaded, imgs: ImageSet, wheelhouse: Path | None, skip: tuple[Path, ...] = ()
+) -> dict[str, bytes]:
+    """Every file of the build context, by its path in the context.
+
+    skip: files and directories left out of the app's tree (`stack render`'s own output,
+    which holds the secrets env file, when --out lies inside the app's context).
+    """
     topology = loaded.topology
     app_dir = (loaded.base_dir / topology.image.context).resolve()
-    files = _tree(app_dir, "app")
+    files = _tree(app_dir, "app", frozenset(p.resolve() for p in skip))
     requirements = topology.image.requirements
     app_req = app_dir / requirements if requirements else None
     has_app_req = bool(app_req and app_req.is_file())
@@ -85,6 +106,9 @@ def tar_context(files: dict[str, bytes]) -> io.BytesIO:
 
 
 def write_context(files: dict[str, bytes], out_dir: Path) -> None:
+    """Write the context into out_dir, replacing an earlier one (deleted files must go)."""
+    if out_dir.is_dir():
+        shutil.rmtree(out_dir)
     for name, data in files.items():
         target = out_dir / name
         target.parent.mkdir(parents=True, exist_ok=True)

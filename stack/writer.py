@@ -20,7 +20,9 @@ def write_all(loaded: Loaded, out_dir: Path, wheelhouse: Path | None) -> list[Pa
     values = secrets.ensure(loaded.base_dir, topology)
     secrets.write_private(env_file, secrets.env_file_text(secrets.container_env(topology, values)))
     build_dir = out_dir / compose.BUILD_DIR
-    image.write_context(image.context_files(loaded, imgs, wheelhouse), build_dir)
+    # Our own output never goes into the image (stack.env holds the secrets).
+    outputs = (compose_file, env_file, build_dir, out_dir / "helm")
+    image.write_context(image.context_files(loaded, imgs, wheelhouse, outputs), build_dir)
     written = [compose_file, env_file, build_dir]
     try:
         from .render import helm
