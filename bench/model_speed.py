@@ -48,6 +48,28 @@ def once(path: Path) -> dict[str, float]:
     return {"validate": t1 - t0, "routes": t2 - t1, "render": t3 - t2, "total": t3 - t0}
 
 
+def measure() -> dict[str, float]:
+    """Median seconds: validate+route+render of the big topology, `stack --help`, bare Python."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "topology.yaml"
+        path.write_text(yamlio.dump(big_topology()), encoding="utf-8")
+        runs = [once(path) for _ in range(5)]
+    return {
+        "total": statistics.median(r["total"] for r in runs),
+        "help": statistics.median(_run([sys.executable, "-m", "stack", "--help"])),
+        "python": statistics.median(_run([sys.executable, "-c", "pass"])),
+    }
+
+
+def _run(command: list[str], times: int = 5) -> list[float]:
+    out = []
+    for _ in range(times):
+        t0 = time.perf_counter()
+        subprocess.run(command, capture_output=True, check=True)
+        out.append(time.perf_counter() - t0)
+    return out
+
+
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "topology.yaml"

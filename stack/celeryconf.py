@@ -155,11 +155,13 @@ def settings(
 
 def group_settings(group: WorkerGroup) -> dict[str, Any]:
     conf: dict[str, Any] = {
-        "worker_prefetch_multiplier": group.prefetch_multiplier,
+        "worker_prefetch_multiplier": group.effective_prefetch_multiplier,
         "task_acks_late": group.acks_late,
         "task_reject_on_worker_lost": group.reject_on_worker_lost,
         "worker_concurrency": group.effective_concurrency,
     }
+    if group.ignore_result:
+        conf["task_ignore_result"] = True
     if group.time_limit is not None:
         conf["task_time_limit"] = group.time_limit
     if group.soft_time_limit is not None:

@@ -161,6 +161,22 @@ class Autoscale(Model):
 
 
 Pool = Literal["prefork", "threads", "solo", "gevent", "eventlet"]
+Workload = Literal["long", "short", "io"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+
+# What each workload picks when the group leaves pool, concurrency or prefetch unset; measured
+# in bench/RESULTS.md. long is the safe default: a task may run for minutes.
+WORKLOAD_DEFAULTS: Final[dict[str, tuple[Pool, int, int]]] = {
+    # prefork, 2 processes, 1 message per slot: a long task never holds back queued ones.
+    "long": ("prefork", 2, 1),
+    # One process, no hand-off to a child: for tasks of a few milliseconds or less.
+    "short": ("solo", 1, 4),
+    # Threads that mostly wait (HTTP calls, queries): many slots in one process.
+    "io": ("threads", 32, 4),
+}
+POOL_CONCURRENCY: Final[dict[str, int]] = {
+    "prefork": 2, "threads": 16, "gevent": 100, "eventlet": 100, "solo": 1,
+}  # fmt: skip
 
 
 class WorkerGroup(Model):
@@ -168,16 +184,32 @@ class WorkerGroup(Model):
 
     queues: list[QueueName] = Field(min_length=1)
     replicas: int = Field(1, ge=0, le=1000)
-    pool: Pool = "prefork"
-    concurrency: int | None = Field(
-        None, ge=1, le=10000, description="Pool size; default 2 (prefork) or 16 (threads)."
+    workload: Workload = Field(
+        "long",
+        description="long (prefork, 2 processes, prefetch 1), short (solo, prefetch 4) or io "
+        "(threads, 32, prefetch 4): the defaults of pool, concurrency and prefetch_multiplier.",
     )
-    prefetch_multiplier: int = Field(
-        1, ge=0, description="Messages reserved per pool slot; 1 keeps long tasks from starving."
+    pool: Pool | None = Field(None, description="Worker pool; default from workload.")
+    concurrency: int | None = Field(
+        None, ge=1, le=10000, description="Pool size; default from workload (or the pool)."
+    )
+    prefetch_multiplier: int | None = Field(
+        None,
+        ge=0,
+        description="Messages reserved per pool slot; default from workload: 1 for long tasks "
+        "(no starving), 4 for short and io.",
     )
     acks_late: bool = Field(True, description="Acknowledge after the task ran (at-least-once).")
     reject_on_worker_lost: bool = Field(
         True, description="Requeue a task whose worker process died (with acks_late)."
+    )
+    ignore_result: bool = Field(
+        False,
+        description="Store no results of the tasks this group runs (faster; only where "
+        "nothing reads them: no .get(), chords or chains).",
+    )
+    log_level: LogLevel = Field(
+        "INFO", description="Worker log level; WARNING drops the two lines logged per task."
     )
     time_limit: float | None = Field(None, gt=0, description="Hard time limit, seconds.")
     soft_time_limit: float | None = Field(None, gt=0, description="Soft time limit, seconds.")
@@ -207,10 +239,22 @@ class WorkerGroup(Model):
         return self
 
     @property
+    def effective_pool(self) -> Pool:
+        return self.pool or WORKLOAD_DEFAULTS[self.workload][0]
+
+    @property
     def effective_concurrency(self) -> int:
         if self.concurrency is not None:
             return self.concurrency
-        return {"threads": 16, "gevent": 100, "eventlet": 100, "solo": 1}.get(self.pool, 2)
+        pool, concurrency, _ = WORKLOAD_DEFAULTS[self.workload]
+        # An explicit pool without a concurrency: that pool's usual size.
+        return concurrency if self.effective_pool == pool else POOL_CONCURRENCY[self.effective_pool]
+
+    @property
+    def effective_prefetch_multiplier(self) -> int:
+        if self.prefetch_multiplier is not None:
+            return self.prefetch_multiplier
+        return WORKLOAD_DEFAULTS[self.workload][2]
 
     @property
     def effective_grace_period(self) -> int:

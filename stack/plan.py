@@ -156,13 +156,13 @@ def worker_command(name: str, group: WorkerGroup, topology: Topology) -> tuple[s
         "-Q",
         ",".join(group.queues),
         "-P",
-        group.pool,
+        group.effective_pool,
         "-c",
         str(group.effective_concurrency),
         "--prefetch-multiplier",
-        str(group.prefetch_multiplier),
+        str(group.effective_prefetch_multiplier),
         "-l",
-        "INFO",
+        group.log_level,
     ]
     if topology.monitor.flower:
         cmd.append("-E")
@@ -198,7 +198,7 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
                 environment={**app_environment(topology), "STACK_GROUP": name, **group.env},
                 # A solo worker runs tasks on its event loop, so a long task would stop the
                 # alive file: only readiness is checked there.
-                healthcheck=ready if group.pool == "solo" else alive,
+                healthcheck=ready if group.effective_pool == "solo" else alive,
                 replicas=group.replicas,
                 depends_on=deps,
                 stop_grace_period=group.effective_grace_period,

@@ -78,7 +78,7 @@ def values(topology: Topology, imgs: plan.ImageSet) -> dict[str, Any]:
                 "replicas": group.replicas,
                 "termination_grace_period_seconds": group.effective_grace_period,
                 "env": {"STACK_GROUP": name, **group.env},
-                "liveness_probe": group.pool != "solo",
+                "liveness_probe": group.effective_pool != "solo",
                 "resources": _resources(group.resources),
                 "autoscale": {"enabled": False}
                 if auto is None
