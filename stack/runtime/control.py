@@ -28,6 +28,16 @@ class Control:
         self.app.conf.broker_connection_retry_on_startup = False
         self.app.conf.broker_connection_timeout = 2.0
 
+    def close(self) -> None:
+        """Close the app's broker and result connections (they would leak sockets)."""
+        self.app.close()
+
+    def __enter__(self) -> Control:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     def ping(self, nodes: set[str], timeout: float = 0.5) -> set[str]:
         """The nodes among `nodes` that answered; none if the broker is unreachable."""
         if not nodes:

@@ -11,6 +11,7 @@ import urllib.request
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from typing import Any
 
 from rich.console import Console
 
@@ -172,6 +173,21 @@ class Readiness:
             console=self.console, disable=self.console is None, transient=False,
         )  # fmt: skip
         progress = bars if self.console is not None else nullcontext()
+        try:
+            self._wait(items, bars, progress, deadline, timeout)
+        finally:
+            if self._control is not None:
+                self._control.close()
+                self._control = None
+
+    def _wait(
+        self,
+        items: list[Waiting],
+        bars: Any,
+        progress: AbstractContextManager[object],
+        deadline: float,
+        timeout: float,
+    ) -> None:
         with progress:
             tasks = {
                 i.service.name: bars.add_task(i.service.name, total=len(i.containers))

@@ -92,7 +92,8 @@ def _queues(project: Project, broker: str | None) -> list[dict[str, Any]]:
         except Exception:  # an unreachable broker: depths unknown, shown as null
             depths = {}
         try:
-            consumers = Control(project.topology, broker).active_queues(timeout=1.0)
+            with Control(project.topology, broker) as control:
+                consumers = control.active_queues(timeout=1.0)
         except Exception:  # no worker answering in time is not an error for ps
             consumers = {}
     return [
