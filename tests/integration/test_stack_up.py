@@ -118,7 +118,8 @@ def check_down(path: Path, docker_sdk: Any) -> None:
 
 class TestRedis:
     @pytest.fixture(scope="class")
-    def path(self, stack_factory: Any) -> Path:
+    @classmethod
+    def path(cls, stack_factory: Any) -> Path:
         started = time.monotonic()
         path = stack_factory("topology.yaml", "t-colors")
         print(f"stack up (redis): {time.monotonic() - started:.1f} s")
@@ -214,7 +215,8 @@ class TestRedis:
 
 class TestRabbitMQ:
     @pytest.fixture(scope="class")
-    def path(self, stack_factory: Any) -> Path:
+    @classmethod
+    def path(cls, stack_factory: Any) -> Path:
         def cli_up(topology: Path) -> None:  # `stack up` through the CLI this time
             output = invoke("up", str(topology), "--timeout", "150").output
             assert "Flower: http://127.0.0.1:" in output

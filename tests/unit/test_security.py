@@ -12,7 +12,7 @@ from celery import Celery
 
 from stack import plan, secrets, yamlio
 from stack.errors import StackError
-from stack.guards import eta_seconds
+from stack.guards import delay_seconds
 from stack.load import load, load_string
 from stack.producer import configure
 from stack.render import compose
@@ -107,8 +107,26 @@ def test_eta_guard_warns_beyond_visibility_timeout(caplog: pytest.LogCaptureFixt
     assert "beyond the Redis visibility_timeout (60 s)" in record.getMessage()
 
 
-def test_eta_seconds() -> None:
+def test_guard_is_per_app(caplog: pytest.LogCaptureFixture) -> None:
+    """A stricter topology configured in the same process must not warn for another app."""
+    strict = (
+        (COLORS / "topology.yaml")
+        .read_text()
+        .replace("broker: redis", "broker: {type: redis, visibility_timeout: 5}")
+    )
+    configure(Celery("a", set_as_current=False), load_string(strict).topology, "memory://", None)
+    relaxed = configure(
+        Celery("b", set_as_current=False), load(DEMOS[0]).topology, "memory://", None
+    )
+    with caplog.at_level(logging.WARNING, logger="stack.guards"):
+        relaxed.send_task("tasks.red_task", countdown=30)
+    assert not [r for r in caplog.records if r.name == "stack.guards"]
+
+
+def test_delay_seconds() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    assert eta_seconds({}, now) is None
-    later = (now + timedelta(seconds=90)).isoformat()
-    assert eta_seconds({"eta": later}, now) == 90.0
+    assert delay_seconds(None, None, now) is None
+    assert delay_seconds(12, None, now) == 12.0
+    later = now + timedelta(seconds=90)
+    assert delay_seconds(None, later.isoformat(), now) == 90.0
+    assert delay_seconds(None, later, now) == 90.0
