@@ -144,6 +144,15 @@ class TestRedis:
             time.sleep(1)
         assert len(ticks) >= 3, "beat's periodic_task did not run on blue/colorful"
 
+    def test_no_secret_in_logs(self, path: Path) -> None:
+        project = load(path)
+        output = invoke("logs", "-f", str(path)).output
+        assert f"{project.topology.name}-red-1 | " in output  # every service's logs are there
+        assert f"{project.topology.name}-flower-1 | " in output
+        secrets_text = (path.parent / ".stack" / f"{project.topology.name}.secrets").read_text()
+        for line in secrets_text.splitlines():
+            assert line.partition("=")[2] not in output, "a secret leaked into the logs"
+
     def test_up_again_changes_nothing(self, path: Path) -> None:
         from stack.runtime.up import up
 
