@@ -2,7 +2,7 @@
 # each setup step is idempotent and fast once done.
 SHELL := /bin/bash
 VENV ?= .venv
-PY := $(VENV)/bin/python
+PY := $(abspath $(VENV))/bin/python
 BIN := $(abspath $(VENV)/bin)
 # Offline images and wheelhouse for this machine (no registry); prints export lines.
 OFFLINE := eval "$$(scripts/offline-images)"
