@@ -50,6 +50,16 @@ def docker_sdk() -> Any:
     return client
 
 
+def labelled_resources(client: Any, label: str) -> dict[str, list[str]]:
+    """Every container, network and volume that still carries label (key=value)."""
+    filters = {"label": label}
+    return {
+        "containers": [c.name for c in client.containers.list(all=True, filters=filters)],
+        "networks": [n.name for n in client.networks.list(filters=filters)],
+        "volumes": [v.name for v in client.volumes.list(filters=filters)],
+    }
+
+
 def project_copy(tmp: Path, source: str, prefix: str) -> Path:
     """examples/colors copied to tmp, the topology renamed to a unique project name."""
     shutil.copytree(COLORS, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".stack"))

@@ -24,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stack.cli.main import app as cli
-from tests.integration.conftest import _unavailable, project_copy
+from tests.integration.conftest import _unavailable, labelled_resources, project_copy
 
 pytestmark = pytest.mark.docker
 
@@ -95,12 +95,7 @@ def _diagnostics(stack: Rendered) -> str:
 
 def leftovers(client: Any, project: str) -> dict[str, list[str]]:
     """Every Docker resource compose still labels with the project."""
-    label = {"label": f"com.docker.compose.project={project}"}
-    return {
-        "containers": [c.name for c in client.containers.list(all=True, filters=label)],
-        "networks": [n.name for n in client.networks.list(filters=label)],
-        "volumes": [v.name for v in client.volumes.list(filters=label)],
-    }
+    return labelled_resources(client, f"com.docker.compose.project={project}")
 
 
 def ps_rows(stack: Rendered) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from stack.cli.main import app as cli
 from stack.errors import NotReadyError
 from stack.load import load
+from tests.integration.conftest import labelled_resources
 
 pytestmark = pytest.mark.docker
 
@@ -38,12 +39,7 @@ def invoke(*args: str) -> Any:
 
 def leftovers(client: Any, project: str) -> dict[str, list[str]]:
     """Every Docker resource still carrying the project's label."""
-    label = {"label": f"io.stack.project={project}"}
-    return {
-        "containers": [c.name for c in client.containers.list(all=True, filters=label)],
-        "networks": [n.name for n in client.networks.list(filters=label)],
-        "volumes": [v.name for v in client.volumes.list(filters=label)],
-    }
+    return labelled_resources(client, f"io.stack.project={project}")
 
 
 def connect(path: Path) -> Any:
