@@ -12,6 +12,8 @@ from .model import Topology, WorkerGroup
 APP_DIR = "/app"
 TOPOLOGY_PATH = "/etc/stack/topology.yaml"
 BEAT_DIR = "/var/lib/stack/beat"
+# Celery's worker and beat commands without the `celery` umbrella's imports (launch.py).
+LAUNCH = ("python", "-m", "stack.launch")
 FLOWER_PORT = 5555
 REDIS_PORT = 6379
 AMQP_PORT = 5672
@@ -147,9 +149,7 @@ def _depends(topology: Topology) -> tuple[str, ...]:
 
 def worker_command(name: str, group: WorkerGroup, topology: Topology) -> tuple[str, ...]:
     cmd = [
-        "celery",
-        "-A",
-        "stack.boot:app",
+        *LAUNCH,
         "worker",
         "-n",
         f"{name}@%h",
@@ -211,9 +211,7 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
                 role="beat",
                 image=imgs.app,
                 command=(
-                    "celery",
-                    "-A",
-                    "stack.boot:app",
+                    *LAUNCH,
                     "beat",
                     "-s",
                     f"{BEAT_DIR}/schedule",

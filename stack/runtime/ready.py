@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +27,10 @@ from .project import Project
 
 LOG_LINES = 20
 CRASH_RESTARTS = 3  # a container restarted this often is crash-looping: fail early
-POLL = 0.2
+POLL = 0.05
+# Short: a replica that starts just after a ping was broadcast answers the next one.
+PING_TIMEOUT = 0.15
+PROBE_EVERY = 0.25
 
 
 @dataclass
@@ -35,6 +39,7 @@ class Waiting:
     containers: list[Container]
     ready: set[str] = field(default_factory=set)
     detail: str = "starting"
+    next_probe: float = 0.0
 
     @property
     def pending(self) -> list[Container]:
@@ -55,6 +60,7 @@ class Readiness:
         self.console = console
         self.host = host_address(project.topology)
         self._control: Control | None = None
+        self._future: Future[Control] | None = None
 
     # -- probes ---------------------------------------------------------------------------
 
@@ -111,23 +117,49 @@ class Readiness:
             return True
         return self.docker.exec_ok(container, ["sh", "-c", READY_PROBE])
 
+    def _new_control(self) -> Control:
+        from .endpoints import host_urls
+
+        broker, _ = host_urls(self.project.loaded)
+        return Control(self.project.topology, broker)
+
+    def prepare(self) -> None:
+        """Set up the remote control in the background once the broker container runs:
+        importing Celery takes ~0.3 s, time better spent while the engine starts containers."""
+        if self._future is None:
+            executor = ThreadPoolExecutor(max_workers=1)
+            self._future = executor.submit(self._new_control)
+            executor.shutdown(wait=False)
+
     def control(self) -> Control:
         """Remote control through the broker's published port (found once infra is up)."""
         if self._control is None:
-            from .endpoints import host_urls
-
-            broker, _ = host_urls(self.project.loaded)
-            self._control = Control(self.project.topology, broker)
+            self.prepare()
+            assert self._future is not None
+            self._control = self._future.result()
         return self._control
+
+    def _ping_workers(self, items: list[Waiting]) -> None:
+        """One broadcast for every pending replica of every group: a ping waits its whole
+        timeout unless all answer, so one ping per group would add up while groups start."""
+        nodes = {
+            node_name(item.service, c): (item, c.name)
+            for item in items
+            if item.service.role == "worker"
+            for c in item.pending
+        }
+        if not nodes:
+            return
+        answered = self.control().ping(set(nodes), timeout=PING_TIMEOUT)
+        for node in answered:
+            item, container = nodes[node]
+            item.ready.add(container)
+        for item in {id(i): i for i, _ in nodes.values()}.values():
+            silent = sorted(node_name(item.service, c) for c in item.pending)
+            item.detail = f"no ping answer from {', '.join(silent)}"
 
     def _probe(self, item: Waiting) -> None:
         role, name = item.service.role, item.service.name
-        if role == "worker":
-            nodes = {node_name(item.service, c): c.name for c in item.pending}
-            answered = self.control().ping(set(nodes))
-            item.ready.update(nodes[n] for n in answered)
-            item.detail = f"no ping answer from {', '.join(sorted(set(nodes) - answered))}"
-            return
         check: Callable[[Container], bool] = {
             "redis": self._redis, "rabbitmq": self._rabbitmq, "flower": self._flower,
         }.get(name, self._beat)  # fmt: skip
@@ -178,7 +210,7 @@ class Readiness:
         finally:
             if self._control is not None:
                 self._control.close()
-                self._control = None
+            self._control, self._future = None, None
 
     def _wait(
         self,
@@ -195,8 +227,12 @@ class Readiness:
             }
             last_check = time.monotonic()
             while any(i.pending for i in items):
+                self._ping_workers(items)
                 for item in items:
-                    if item.pending:
+                    now = time.monotonic()
+                    if item.pending and item.service.role != "worker" and now >= item.next_probe:
+                        # Beat's probe is a `docker exec`: not at every turn of the loop.
+                        item.next_probe = now + PROBE_EVERY
                         self._probe(item)
                     bars.update(tasks[item.service.name], completed=len(item.ready))
                 if not any(i.pending for i in items):

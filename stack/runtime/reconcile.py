@@ -10,6 +10,7 @@ from .docker_client import Container, DockerClient, replica_of
 from .spec import ContainerSpec
 
 PARALLEL_STOPS = 8
+PARALLEL_STARTS = 8
 
 
 @dataclass(frozen=True)
@@ -56,17 +57,20 @@ def reconcile(
     stop_all(docker, outdated)
     outdated_names = {c.name for c in outdated}
 
-    touched: list[Container] = []
-    for spec in specs:
+    def converge_one(spec: ContainerSpec) -> tuple[Change, Container]:
         current = by_replica.get(spec.replica)
         if current is None or current.name in outdated_names:
-            touched.append(docker.create(spec))
-            changes.append(Change("recreated" if current else "created", spec.name))
-        elif current.status in ("created", "exited"):
+            return Change("recreated" if current else "created", spec.name), docker.create(spec)
+        if current.status in ("created", "exited"):
             docker.start(current)
-            touched.append(current)
-            changes.append(Change("started", spec.name))
-        else:
-            touched.append(current)
-            changes.append(Change("unchanged", spec.name))
+            return Change("started", spec.name), current
+        return Change("unchanged", spec.name), current
+
+    # In parallel: the engine takes ~0.4 s to create and start one container, and
+    # `stack scale red=8` should not wait for seven of them in a row.
+    touched: list[Container] = []
+    with ThreadPoolExecutor(max_workers=min(PARALLEL_STARTS, len(specs) or 1)) as pool:
+        for change, container in pool.map(converge_one, specs):
+            changes.append(change)
+            touched.append(container)
     return changes, touched

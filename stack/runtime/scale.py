@@ -75,9 +75,11 @@ def scale(
     if app_image is None:
         raise not_running(project.topology)
     services = [s for s in project.services if s.name in counts]
+    readiness = Readiness(docker, project, console)
+    readiness.prepare()
     changes, waiting = converge(
         docker, project, services, {project.images.app: str(app_image.id)}, counts,
         recreate=False,
     )  # fmt: skip
-    Readiness(docker, project, console).wait(waiting, time.monotonic() + timeout, timeout)
+    readiness.wait(waiting, time.monotonic() + timeout, timeout)
     return ScaleResult(counts, changes, time.monotonic() - started)

@@ -128,12 +128,14 @@ def up(
     deadline = time.monotonic() + timeout
     infra = [s for s in project.services if s.role in INFRA_ROLES]
     apps = [s for s in project.services if s.role not in INFRA_ROLES]
-    done, waiting = converge(docker, project, infra, ids)
+    done, infra_waiting = converge(docker, project, infra, ids)
     changes += done
-    readiness.wait(waiting, deadline, timeout)
-    done, waiting = converge(docker, project, apps, ids)
+    readiness.prepare()
+    # Apps start while the broker is still coming up: each one's Python and Celery imports
+    # outlast a Redis start, and boot.py waits for the broker's port before Celery connects.
+    done, apps_waiting = converge(docker, project, apps, ids)
     changes += done
-    readiness.wait(waiting, deadline, timeout)
+    readiness.wait(infra_waiting + apps_waiting, deadline, timeout)
     return UpResult(
         project=project.name,
         services=[(s.name, s.role, s.replicas) for s in project.services],
