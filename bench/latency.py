@@ -50,7 +50,8 @@ def run(stack: BenchStack, rate: float, seconds: float) -> list[tuple[str, str]]
         ("plain `celery worker`", Celery("plain", broker=stack.url(3), backend=stack.url(4)),
          "celery"),
         ("stack defaults (workload long)", kit.connect(stack.path), "q_default"),
-        ("stack workload short", kit.connect(stack.path), "q_short"),
+        ("stack workload short, ignore_result, WARNING", kit.connect(stack.path), "q_short"),
+        ("the same, replicas 2", kit.connect(stack.path), "q_short2"),
     ]  # fmt: skip
     rows = []
     for label, app, queue in targets:

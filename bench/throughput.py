@@ -24,13 +24,23 @@ QUIET = {"ignore_result": True, "log_level": "WARNING"}
 
 # One queue per row, so that every row's consumers start from the same state.
 TOPOLOGY: dict[str, Any] = {
-    "queues": ["q_default", "q_events", "q_short", "q_short2", "q_threads", "q_io", "q_raw"],
+    "queues": [
+        "q_default",
+        "q_events",
+        "q_short",
+        "q_short2",
+        "q_threads",
+        "q_io",
+        "q_io2",
+        "q_raw",
+    ],
     "workers": {
         "dflt": {"queues": ["q_default"]},
         "short": {"queues": ["q_short"], "workload": "short", **QUIET},
         "short2": {"queues": ["q_short2"], "workload": "short", "replicas": 2, **QUIET},
         "threads": {"queues": ["q_threads"], "pool": "threads"},
         "io": {"queues": ["q_io"], "workload": "io", **QUIET},
+        "io2": {"queues": ["q_io2"], "workload": "io", "replicas": 2, **QUIET},
     },
     # Flower turns task events on in every worker of the broker (its enable_events
     # broadcast): the events row measures that cost on its own container.
@@ -138,6 +148,8 @@ def run(stack: BenchStack, tasks: int, io_tasks: int, rounds: int) -> list[tuple
             [node(stack, "threads")], []),
         Row("10 ms I/O: stack workload io (threads 32, prefetch 4), ignore_result", io, "q_io",
             0, [node(stack, "io")], []),
+        Row("10 ms I/O: same, replicas 2", io, "q_io2", 0,
+            [node(stack, "io2", 1), node(stack, "io2", 2)], []),
     ]  # fmt: skip
     templates = {}
     for row in rows:
