@@ -75,9 +75,10 @@ def test_heap_is_frozen_once() -> None:
         freeze_heap()
         frozen = gc.get_freeze_count()
         assert frozen > 0
-        [object() for _ in range(10)]  # noqa: B018 - new objects stay unfrozen
+        fresh = [[n] for n in range(100)]  # made after the freeze: tracked, not frozen
         freeze_heap()  # a second signal (worker_ready after the pool forked) changes nothing
         assert gc.get_freeze_count() == frozen
+        assert all(gc.is_tracked(item) for item in fresh)
     finally:
         gc.unfreeze()
 
