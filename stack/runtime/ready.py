@@ -30,6 +30,8 @@ CRASH_RESTARTS = 3  # a container restarted this often is crash-looping: fail ea
 POLL = 0.05
 # Short: a replica that starts just after a ping was broadcast answers the next one.
 PING_TIMEOUT = 0.15
+PING_WINDOW_GROWTH = 0.05  # seconds of reply window per second of waiting
+PING_WINDOW_MAX = 1.0
 PROBE_EVERY = 0.25
 
 
@@ -61,6 +63,7 @@ class Readiness:
         self.host = host_address(project.topology)
         self._control: Control | None = None
         self._future: Future[Control] | None = None
+        self._first_ping: float | None = None
 
     # -- probes ---------------------------------------------------------------------------
 
@@ -139,6 +142,15 @@ class Readiness:
             self._control = self._future.result()
         return self._control
 
+    def _ping_window(self) -> float:
+        """Short at first, so a replica that just started is seen within ~0.2 s; wider the
+        longer nobody answers, so replies slowed by a loaded host or a distant broker
+        (a reply that comes after its window is lost) are still counted in the end."""
+        now = time.monotonic()
+        if self._first_ping is None:
+            self._first_ping = now
+        return min(PING_WINDOW_MAX, PING_TIMEOUT + PING_WINDOW_GROWTH * (now - self._first_ping))
+
     def _ping_workers(self, items: list[Waiting]) -> None:
         """One broadcast for every pending replica of every group: a ping waits its whole
         timeout unless all answer, so one ping per group would add up while groups start."""
@@ -150,7 +162,7 @@ class Readiness:
         }
         if not nodes:
             return
-        answered = self.control().ping(set(nodes), timeout=PING_TIMEOUT)
+        answered = self.control().ping(set(nodes), timeout=self._ping_window())
         for node in answered:
             item, container = nodes[node]
             item.ready.add(container)
@@ -210,7 +222,7 @@ class Readiness:
         finally:
             if self._control is not None:
                 self._control.close()
-            self._control, self._future = None, None
+            self._control, self._future, self._first_ping = None, None, None
 
     def _wait(
         self,

@@ -137,3 +137,25 @@ def test_every_rendered_option_is_one_celery_accepts(source: str) -> None:
         assert ctx.params  # parsed: an unknown option or a bad value raises instead
         checked += 1
     assert checked == len(topology.workers) + 1  # every group, and beat
+
+
+def test_ping_window_starts_short_and_widens_while_nobody_answers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A reply that comes after its ping's window is lost: a window that never grew would
+    wait forever on a loaded host or a distant broker."""
+    from types import SimpleNamespace
+
+    from stack.runtime import ready
+
+    clock = [100.0]
+    monkeypatch.setattr(ready.time, "monotonic", lambda: clock[0])
+    project = SimpleNamespace(topology=load(COLORS / "topology.yaml").topology)
+    readiness = ready.Readiness(docker=None, project=project, console=None)  # type: ignore[arg-type]
+    assert readiness._ping_window() == pytest.approx(ready.PING_TIMEOUT)
+    clock[0] += 2.0  # two seconds of booting workers: still snappy
+    assert readiness._ping_window() < 0.3
+    clock[0] += 8.0
+    assert 0.5 < readiness._ping_window() < ready.PING_WINDOW_MAX
+    clock[0] += 600.0
+    assert readiness._ping_window() == ready.PING_WINDOW_MAX
