@@ -32,6 +32,7 @@ POLL = 0.05
 PING_TIMEOUT = 0.15
 PING_WINDOW_GROWTH = 0.05  # seconds of reply window per second of waiting
 PING_WINDOW_MAX = 1.0
+PING_WINDOW_STEADY = 5.0  # seconds before the window starts to widen
 PROBE_EVERY = 0.25
 
 
@@ -143,13 +144,14 @@ class Readiness:
         return self._control
 
     def _ping_window(self) -> float:
-        """Short at first, so a replica that just started is seen within ~0.2 s; wider the
-        longer nobody answers, so replies slowed by a loaded host or a distant broker
-        (a reply that comes after its window is lost) are still counted in the end."""
+        """Short for the first seconds, so a replica that just started is seen within ~0.2 s;
+        then wider the longer nobody answers, so replies slowed by a loaded host or a
+        distant broker (a reply that comes after its window is lost) still count."""
         now = time.monotonic()
         if self._first_ping is None:
             self._first_ping = now
-        return min(PING_WINDOW_MAX, PING_TIMEOUT + PING_WINDOW_GROWTH * (now - self._first_ping))
+        late = max(0.0, now - self._first_ping - PING_WINDOW_STEADY)
+        return min(PING_WINDOW_MAX, PING_TIMEOUT + PING_WINDOW_GROWTH * late)
 
     def _ping_workers(self, items: list[Waiting]) -> None:
         """One broadcast for every pending replica of every group: a ping waits its whole
