@@ -31,13 +31,26 @@ def main(argv: list[str] | None = None) -> None:
     if not args or args[0] not in COMMANDS:
         sys.exit(f"usage: python -m stack.launch {{{'|'.join(COMMANDS)}}} [celery options]")
     name, options = args[0], args[1:]
-    from celery.bin.base import CLIContext
+    # What `celery` (celery/__main__.py) does first: gevent/eventlet must patch the standard
+    # library before anything else imports it.
+    from celery import maybe_patch_concurrency
+
+    maybe_patch_concurrency(["celery", *args])
+    # Celery restarts a worker on SIGHUP with os.execv(python, [python, *sys.argv]): make
+    # that run this module again, not launch.py as a script without its package.
+    sys.argv = ["-m", "stack.launch", *args]
+    from celery.bin.base import CLIContext, consume_preload_options
 
     from .boot import app
 
     command = _command(name)
-    # What the umbrella command does before it hands over: the app's own extra options.
+    # What the umbrella command does before it hands over: the app's own extra options,
+    # and its preload options (delivered through the user_preload_options signal).
     command.params.extend(app.user_options.get(name, []))
+    preload = list(app.user_options.get("preload", ()))
+    if preload:
+        command.params.extend(preload)
+        command.callback = consume_preload_options(command.callback)
     command.main(
         args=options,
         prog_name=f"celery {name}",

@@ -23,10 +23,15 @@ def wait_for_broker(url: str | None, limit: float = BROKER_WAIT, poll: float = B
     a refused connection comes 2 s later, and later ones further apart; polling the port
     every 0.1 s lets a worker connect within 0.1 s of the broker listening.
     """
-    parts = urlsplit(url or "")
-    if not parts.hostname or parts.scheme not in DEFAULT_PORTS:
+    if not url or ";" in url:
+        return True  # none, or a failover list: Celery itself moves on to the next broker
+    try:
+        parts = urlsplit(url)
+        port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:  # a URL only Celery understands: let it connect and report
+        return True
+    if not parts.hostname or port is None:
         return True  # not a TCP broker we know: nothing to wait for
-    port = parts.port or DEFAULT_PORTS[parts.scheme]
     deadline = time.monotonic() + limit
     told = False
     while True:

@@ -24,6 +24,9 @@ class Control:
         self.app.conf.update(settings(topology, broker_url, None))
         options = dict(self.app.conf.broker_transport_options or {})
         options["polling_interval"] = POLLING_INTERVAL
+        # Fail a ping at once rather than retry: the readiness loop pings again anyway, and
+        # a silent broker must not hold it past its deadline.
+        options.update(max_retries=0, socket_timeout=2, socket_connect_timeout=2)
         self.app.conf.broker_transport_options = options
         self.app.conf.broker_connection_retry_on_startup = False
         self.app.conf.broker_connection_timeout = 2.0

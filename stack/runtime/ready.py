@@ -16,7 +16,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..errors import NotReadyError
+from ..errors import NotReadyError, StackError
 from ..health import READY_PROBE
 from ..plan import AMQP_PORT, FLOWER_PORT, REDIS_PORT, Service
 from . import docker_client
@@ -164,7 +164,14 @@ class Readiness:
         }
         if not nodes:
             return
-        answered = self.control().ping(set(nodes), timeout=self._ping_window())
+        try:
+            control = self.control()
+        except StackError as exc:  # e.g. the broker container is not running (yet): retry
+            self._future = None
+            for item, _ in nodes.values():
+                item.detail = f"cannot ping: {exc}"
+            return
+        answered = control.ping(set(nodes), timeout=self._ping_window())
         for node in answered:
             item, container = nodes[node]
             item.ready.add(container)
@@ -241,7 +248,10 @@ class Readiness:
             }
             last_check = time.monotonic()
             while any(i.pending for i in items):
-                self._ping_workers(items)
+                # A ping to a broker that is not up yet fails only after its connect
+                # timeout: ping once the broker answers its own probe.
+                if not any(i.pending for i in items if i.service.role == "broker"):
+                    self._ping_workers(items)
                 for item in items:
                     now = time.monotonic()
                     if item.pending and item.service.role != "worker" and now >= item.next_probe:

@@ -64,7 +64,14 @@ def test_gives_up_after_the_limit_and_lets_celery_report() -> None:
     assert time.monotonic() - started < 2.0
 
 
-@pytest.mark.parametrize("url", [None, "", "memory://", "sqs://key:secret@", "filesystem://"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        None, "", "memory://", "sqs://key:secret@", "filesystem://",
+        "amqp://u:p@127.0.0.1:1;amqp://u:p@127.0.0.1:2//",  # failover: Celery moves on itself
+        "redis://127.0.0.1:notaport/0",  # only Celery can say what is wrong with it
+    ],
+)  # fmt: skip
 def test_no_wait_for_brokers_without_a_tcp_port(url: str | None) -> None:
     assert wait_for_broker(url, limit=0.1)
 
