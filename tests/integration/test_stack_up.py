@@ -182,6 +182,29 @@ class TestRedis:
         )
         assert [c.name for c in left] == [f"{name}-red-1"]
 
+    def test_sighup_restarts_a_worker_in_place(self, path: Path, docker_sdk: Any) -> None:
+        """Celery re-executes itself on SIGHUP with sys.argv: that must start the same worker
+        again in the same container, not crash it into a restart by Docker."""
+        from stack.runtime.control import Control
+        from stack.runtime.endpoints import host_urls
+
+        loaded = load(path)
+        container = docker_sdk.containers.get(f"{loaded.topology.name}-green-1")
+        node = f"green@{container.name}"
+        restarts = container.attrs["RestartCount"]
+        assert container.logs().decode().count(f"{node} ready.") == 1
+        container.kill(signal="SIGHUP")
+        deadline = time.monotonic() + TIMEOUT
+        while container.logs().decode().count(f"{node} ready.") < 2:
+            assert time.monotonic() < deadline, container.logs(tail=20).decode()
+            time.sleep(0.5)
+        container.reload()
+        assert container.status == "running"
+        assert container.attrs["RestartCount"] == restarts  # the worker restarted itself
+        broker, _ = host_urls(loaded)
+        with Control(loaded.topology, broker) as control:
+            assert control.ping({node}, timeout=2.0) == {node}
+
     def test_scale_refuses_two_beats_and_unknown_groups(self, path: Path) -> None:
         runner = CliRunner()
         beat = runner.invoke(cli, ["scale", "beat=2", "-f", str(path)])
