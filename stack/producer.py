@@ -11,7 +11,7 @@ from typing import Any
 from . import guards
 from .celeryconf import settings
 from .errors import StackError
-from .load import load
+from .load import Loaded, load
 from .model import Topology
 
 
@@ -53,7 +53,13 @@ def connect(
     URLs: the arguments, else $STACK_BROKER_URL / $STACK_RESULT_BACKEND, else the stack that
     `stack up` runs for this topology (its published ports and its secrets file).
     """
-    loaded = load(path)
+    return connect_loaded(load(path), broker_url, backend_url)
+
+
+def connect_loaded(
+    loaded: Loaded, broker_url: str | None = None, backend_url: str | None = None
+) -> Any:
+    """`connect` for a topology already loaded (no second read of the file)."""
     topology = loaded.topology
     broker_url = broker_url or os.environ.get("STACK_BROKER_URL")
     backend_url = backend_url or os.environ.get("STACK_RESULT_BACKEND")

@@ -39,14 +39,21 @@ def host_urls(loaded: Loaded) -> tuple[str, str | None]:
     topology = loaded.topology
     secrets = ensure(loaded.base_dir, topology)
     host = host_address(topology)
+    ports: dict[str, int] = {}
+
+    def port(service: str) -> int:  # one engine query per service (Redis may be both)
+        if service not in ports:
+            ports[service] = service_port(topology, service)
+        return ports[service]
+
     broker = topology.broker.type
     if broker == "url":
         broker_addr = broker_url(topology, secrets)
     else:
-        broker_addr = broker_url(topology, secrets, host, service_port(topology, broker))
+        broker_addr = broker_url(topology, secrets, host, port(broker))
     backend: str | None
     if topology.backend.type == "redis":
-        backend = backend_url(topology, secrets, host, service_port(topology, "redis"))
+        backend = backend_url(topology, secrets, host, port("redis"))
     else:
         backend = backend_url(topology, secrets)
     return broker_addr, backend

@@ -175,9 +175,10 @@ class Readiness:
         for node in answered:
             item, container = nodes[node]
             item.ready.add(container)
-        for item in {id(i): i for i, _ in nodes.values()}.values():
-            silent = sorted(node_name(item.service, c) for c in item.pending)
-            item.detail = f"no ping answer from {', '.join(silent)}"
+        for item in items:
+            if item.service.role == "worker" and item.pending:
+                silent = sorted(node_name(item.service, c) for c in item.pending)
+                item.detail = f"no ping answer from {', '.join(silent)}"
 
     def _probe(self, item: Waiting) -> None:
         role, name = item.service.role, item.service.name

@@ -54,16 +54,17 @@ def send(
     from celery.exceptions import TimeoutError as CeleryTimeout
 
     from ..load import load
-    from ..producer import connect
+    from ..producer import connect_loaded
     from ..routes import Resolver
 
     positional = parse_json(args, list, "--args")
     named = parse_json(kwargs, dict, "--kwargs")
-    topology = load(path).topology
+    loaded = load(path)
+    topology = loaded.topology
     if wait and topology.backend.type == "none":
         raise StackError(f"the topology of {topology.name} has no result backend: --wait needs one")
     queue = Resolver(topology).queue_of(task)
-    app = connect(path)
+    app = connect_loaded(loaded)
     result = app.send_task(task, args=positional, kwargs=named)
     if not wait:
         return Sent(str(result.id), queue)
