@@ -5,10 +5,12 @@ from __future__ import annotations
 import fnmatch
 import re
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .durations import cron_fields
-from .model import BeatEntry, Topology, WorkerGroup
+
+if TYPE_CHECKING:  # the model imports pydantic; containers assemble settings without it
+    from .model import BeatEntry, Topology, WorkerGroup
 
 REGEX_PREFIX = "re:"
 
@@ -128,10 +130,20 @@ def settings(
     group: str | None = None,
 ) -> dict[str, Any]:
     """Every Celery setting the kit applies; group adds that worker group's own settings."""
+    return combine(
+        base_settings(topology, group),
+        topology.broker.type,
+        topology.broker.visibility_timeout,
+        broker_url,
+        backend_url,
+        topology.celery,
+    )
+
+
+def base_settings(topology: Topology, group: str | None = None) -> dict[str, Any]:
+    """The settings that do not depend on the broker and backend URLs (see snapshot.py)."""
     conf: dict[str, Any] = {
         **routing_settings(topology),
-        "broker_url": broker_url,
-        "result_backend": backend_url,
         "broker_connection_retry_on_startup": True,
         "beat_schedule": beat_schedule(topology),
         "timezone": "UTC",
@@ -139,17 +151,28 @@ def settings(
     }
     if topology.backend.type == "none":
         conf["task_ignore_result"] = True
-    if topology.broker.type == "redis" or (broker_url or "").startswith(("redis", "rediss")):
-        conf["broker_transport_options"] = {
-            "visibility_timeout": topology.broker.visibility_timeout,
-        }
     if topology.monitor.flower:
         # Flower shows tasks only from events; workers also need -E (set by the kit).
         conf["worker_send_task_events"] = True
         conf["task_send_sent_event"] = True
     if group is not None:
         conf.update(group_settings(topology.workers[group]))
-    conf.update(topology.celery)
+    return conf
+
+
+def combine(
+    base: dict[str, Any],
+    broker_type: str,
+    visibility_timeout: int,
+    broker_url: str | None,
+    backend_url: str | None,
+    overrides: dict[str, Any],
+) -> dict[str, Any]:
+    """base_settings plus the URLs, then the topology's own `celery:` mapping, which wins."""
+    conf = {**base, "broker_url": broker_url, "result_backend": backend_url}
+    if broker_type == "redis" or (broker_url or "").startswith(("redis", "rediss")):
+        conf["broker_transport_options"] = {"visibility_timeout": visibility_timeout}
+    conf.update(overrides)
     return conf
 
 

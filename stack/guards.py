@@ -7,8 +7,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-from .model import Topology
-
 log = logging.getLogger("stack.guards")
 
 
@@ -26,7 +24,7 @@ def delay_seconds(
     return (when - (now or datetime.now(UTC))).total_seconds()
 
 
-def install(app: Any, topology: Topology) -> None:
+def install(app: Any, broker_type: str, visibility_timeout: int) -> None:
     """Warn when a task is sent with an ETA beyond Redis' visibility_timeout.
 
     Redis redelivers an unacknowledged message after visibility_timeout, and a worker holds
@@ -34,9 +32,9 @@ def install(app: Any, topology: Topology) -> None:
     this app's send_task (apply_async and canvas go through it): Celery's publish signals
     are process-wide and would mix the limits of several apps.
     """
-    if topology.broker.type != "redis" or getattr(app, "_stack_eta_guard", False):
+    if broker_type != "redis" or getattr(app, "_stack_eta_guard", False):
         return
-    limit = topology.broker.visibility_timeout
+    limit = visibility_timeout
     send_task = app.send_task
 
     @functools.wraps(send_task)

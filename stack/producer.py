@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 from . import guards
 from .celeryconf import settings
-from .errors import StackError
 from .load import Loaded, load
 from .model import Topology
+from .userapp import load_app
 
 
 def import_app(topology: Topology, base_dir: Path | None = None) -> Any:
-    """Import the user's app ("module:attribute"), with base_dir first on sys.path."""
-    module_name, _, attribute = topology.app.partition(":")
-    if base_dir is not None and str(base_dir) not in sys.path:
-        sys.path.insert(0, str(base_dir))
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise StackError(f"cannot import the app module {module_name!r}: {exc}") from None
-    app = getattr(module, attribute, None)
-    if app is None:
-        raise StackError(f"module {module_name!r} has no attribute {attribute!r}")
-    return app
+    """Import the topology's app, with base_dir first on sys.path."""
+    return load_app(topology.app, base_dir)
 
 
 def configure(
@@ -39,7 +27,7 @@ def configure(
 ) -> Any:
     """Apply the topology's settings to app (queues, routes, beat, URLs, group defaults)."""
     app.conf.update(settings(topology, broker_url, backend_url, group))
-    guards.install(app, topology)
+    guards.install(app, topology.broker.type, topology.broker.visibility_timeout)
     return app
 
 

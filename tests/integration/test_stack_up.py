@@ -205,6 +205,17 @@ class TestRedis:
         with Control(loaded.topology, broker) as control:
             assert control.ping({node}, timeout=2.0) == {node}
 
+    def test_containers_boot_from_the_image_snapshot(self, path: Path, docker_sdk: Any) -> None:
+        """The image's snapshot matches its topology: no YAML parse or pydantic at start."""
+        container = docker_sdk.containers.get(f"{load(path).topology.name}-red-1")
+        code = (
+            "import sys, stack.boot as b; "
+            "print(b.SOURCE, 'pydantic' in sys.modules, b.app.conf.worker_concurrency)"
+        )
+        result = container.exec_run(["python", "-c", code])
+        assert result.exit_code == 0, result.output.decode()
+        assert result.output.decode().split() == ["snapshot", "False", "2"]
+
     def test_scale_refuses_two_beats_and_unknown_groups(self, path: Path) -> None:
         runner = CliRunner()
         beat = runner.invoke(cli, ["scale", "beat=2", "-f", str(path)])

@@ -1,0 +1,157 @@
+"""The image's snapshot of the settings: the same settings as the topology, or not used."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from stack import snapshot
+from stack.celeryconf import settings
+from stack.load import load
+from tests.conftest import COLORS, ROOT
+
+RABBIT = """\
+name: shop
+app: tasks:app
+broker: rabbitmq
+backend: none
+queues:
+  a: {max_priority: 5}
+  b: {}
+routes:
+  "shop.*": a
+  "re:^x\\\\.": b
+workers:
+  w: {queues: [a, b], ignore_result: true, time_limit: 30, workload: io}
+  v: {queues: [b], workload: short, prefetch_multiplier: 8}
+beat:
+  nightly: {task: shop.n, cron: "0 3 * * 1-5", queue: b}
+celery:
+  task_default_priority: 3
+monitor: {flower: false}
+"""
+
+EXTERNAL = """\
+name: ext
+app: tasks:app
+broker: redis://broker.example:6379/0
+backend: redis://broker.example:6379/1
+queues: [q]
+workers:
+  w: {queues: [q]}
+celery:
+  broker_transport_options: {visibility_timeout: 7200, priority_steps: [0, 5]}
+"""
+
+URLS = [
+    ("redis://:pw@redis:6379/0", "redis://:pw@redis:6379/1"),
+    ("amqp://stack:pw@rabbitmq:5672//", None),
+    (None, None),
+]
+
+
+def topology_file(tmp_path: Path, name: str) -> Path:
+    if name == "colors":
+        return COLORS / "topology.yaml"
+    path = tmp_path / "topology.yaml"
+    path.write_text({"rabbit": RABBIT, "external": EXTERNAL}[name], encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", ["colors", "rabbit", "external"])
+def test_snapshot_gives_the_same_settings_as_the_topology(tmp_path: Path, name: str) -> None:
+    path = topology_file(tmp_path, name)
+    out = tmp_path / "topology.snapshot"
+    assert snapshot.main([str(path), str(out)]) == 0
+    snap = snapshot.read(path, out)
+    assert snap is not None
+    topology = load(path).topology
+    assert snap.app == topology.app
+    for group in [None, *topology.workers]:
+        for broker_url, backend_url in URLS:
+            expected = settings(topology, broker_url, backend_url, group)
+            assert snap.settings(broker_url, backend_url, group) == expected, (group, broker_url)
+    assert snap.settings(URLS[0][0], URLS[0][1], "no-such-group") is None
+
+
+def test_snapshot_of_another_file_is_not_used(tmp_path: Path) -> None:
+    path = topology_file(tmp_path, "rabbit")
+    out = tmp_path / "topology.snapshot"
+    snapshot.write(path, out)
+    # One byte more, same meaning: still not the file the snapshot was taken from.
+    path.write_text(RABBIT + "\n", encoding="utf-8")
+    assert snapshot.read(path, out) is None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [b"", b"not json\n", b'{"format": 0}\n', None],
+    ids=["empty", "garbage", "old-format", "missing"],
+)
+def test_unusable_snapshot_files_are_ignored(tmp_path: Path, content: bytes | None) -> None:
+    path = topology_file(tmp_path, "rabbit")
+    out = tmp_path / "topology.snapshot"
+    if content is not None:
+        out.write_bytes(content)
+    assert snapshot.read(path, out) is None
+
+
+def test_right_header_with_a_broken_payload_is_ignored(tmp_path: Path) -> None:
+    path = topology_file(tmp_path, "rabbit")
+    out = tmp_path / "topology.snapshot"
+    snapshot.write(path, out)
+    header = out.read_bytes().split(b"\n", 1)[0]
+    assert json.loads(header)["sha256"] == snapshot.digest(path.read_bytes())
+    out.write_bytes(header + b"\n" + b"\x80\x05garbage")
+    assert snapshot.read(path, out) is None
+
+
+def test_bad_topology_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
+    path = tmp_path / "topology.yaml"
+    path.write_text("name: x\napp: tasks:app\nworkers: {w: {queues: [nowhere]}}\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "stack.snapshot", str(path), str(tmp_path / "out")],
+        capture_output=True, text=True, cwd=ROOT, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.startswith("stack.snapshot: ")
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def boot(tmp_path: Path, snapshot_path: Path, group: str) -> list[str]:
+    """Import stack.boot as a container does; what it used and what it configured."""
+    env = {
+        **os.environ,
+        "STACK_TOPOLOGY": str(COLORS / "topology.yaml"),
+        "STACK_SNAPSHOT": str(snapshot_path),
+        "STACK_APP_DIR": str(COLORS),
+        "STACK_BROKER_URL": "memory://",  # no broker to wait for
+        "STACK_GROUP": group,
+    }
+    code = (
+        "import sys, stack.boot as b; c = b.app.conf; "
+        "print(b.SOURCE, 'pydantic' in sys.modules, c.worker_prefetch_multiplier, "
+        "c.task_routes[0]['tasks.red_task']['queue'], sorted(c.beat_schedule), c.broker_url)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+        check=True,
+    )  # fmt: skip
+    return done.stdout.split(maxsplit=2)
+
+
+def test_a_container_boots_from_the_snapshot_without_pydantic(tmp_path: Path) -> None:
+    out = tmp_path / "topology.snapshot"
+    snapshot.write(COLORS / "topology.yaml", out)
+    fast = boot(tmp_path, out, "red")
+    slow = boot(tmp_path, tmp_path / "absent", "red")
+    assert fast[:2] == ["snapshot", "False"]
+    assert slow[:2] == ["topology", "True"]
+    assert fast[2] == slow[2]  # the same settings either way
+    assert fast[2].startswith("1 red_queue ['monday', 'tick'] memory://")
