@@ -20,7 +20,13 @@ from stack.load import load
 from stack.routes import named_tasks, resolve
 from tests.integration.conftest import COLORS
 
-pytestmark = pytest.mark.docker
+pytestmark = [
+    pytest.mark.docker,
+    # Celery shares every @app.task with each app finalized later. When other tests have
+    # imported the demo's tasks.py from another copy, its names reach the probe app twice;
+    # a worker process imports it once.
+    pytest.mark.filterwarnings("ignore::celery.exceptions.DuplicateTaskNameWarning"),
+]
 
 TASKS = [*named_tasks(load(COLORS / "topology.yaml").topology), "tasks.green_task",
          "tasks.blue_task", "tasks.unrouted"]  # fmt: skip
