@@ -55,12 +55,22 @@ class Control:
             return set()
         return {name for reply in replies or [] for name in reply} & nodes
 
-    def active_queues(self, timeout: float = 1.0) -> dict[str, list[str]]:
-        """queue name -> nodes consuming it, from every worker that answers in time."""
+    def active_queues(
+        self, timeout: float = 1.0, nodes: set[str] | None = None
+    ) -> dict[str, list[str]]:
+        """queue name -> nodes consuming it, from every worker that answers in time.
+
+        With `nodes`, only those are asked, and the answer comes as soon as all of them
+        have replied rather than after the whole timeout.
+        """
+        if nodes is not None and not nodes:
+            return {}
+        options: dict[str, Any] = {}
+        if nodes:
+            options = {"destination": sorted(nodes), "limit": len(nodes)}
         with self.app.connection_for_write() as conn:
-            replies: dict[str, Any] = (
-                self.app.control.inspect(timeout=timeout, connection=conn).active_queues() or {}
-            )
+            inspect = self.app.control.inspect(timeout=timeout, connection=conn, **options)
+            replies: dict[str, Any] = inspect.active_queues() or {}
         consumers: dict[str, list[str]] = {}
         for node, queues in sorted(replies.items()):
             for queue in queues or []:

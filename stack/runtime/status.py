@@ -8,9 +8,10 @@ from typing import Any
 from ..errors import RuntimeStackError
 from . import docker_client, labels
 from .control import Control
-from .docker_client import DockerClient
+from .docker_client import Container
 from .endpoints import host_urls, masked
 from .project import Project, open_project
+from .ready import node_name
 from .up import flower_url
 
 # kombu's Redis transport keeps priorities 3, 6 and 9 in keys "{queue}\x06\x16{priority}".
@@ -18,9 +19,8 @@ REDIS_PRIORITY_SEP = "\x06\x16"
 REDIS_PRIORITIES = (3, 6, 9)
 
 
-def _services(docker: DockerClient, project: Project) -> list[dict[str, Any]]:
+def _services(project: Project, containers: list[Container]) -> list[dict[str, Any]]:
     rows = []
-    containers = docker.containers(project.name)
     names = [s.name for s in project.services]
     names += sorted({c.labels.get(labels.SERVICE, "") for c in containers} - set(names))
     for name in names:
@@ -79,7 +79,17 @@ def _amqp_depths(url: str, queues: list[str]) -> dict[str, int]:
     return depths
 
 
-def _queues(project: Project, broker: str | None) -> list[dict[str, Any]]:
+def _worker_nodes(project: Project, containers: list[Container]) -> set[str]:
+    """Celery node names of the stack's running worker replicas (GROUP@container name)."""
+    nodes = set()
+    for container in containers:
+        service = project.service(container.labels.get(labels.SERVICE, ""))
+        if service is not None and service.role == "worker" and container.status == "running":
+            nodes.add(node_name(service, container))
+    return nodes
+
+
+def _queues(project: Project, broker: str | None, nodes: set[str]) -> list[dict[str, Any]]:
     queues = project.topology.all_queues
     depths: dict[str, int] = {}
     consumers: dict[str, list[str]] = {}
@@ -93,7 +103,8 @@ def _queues(project: Project, broker: str | None) -> list[dict[str, Any]]:
             depths = {}
         try:
             with Control(project.topology, broker) as control:
-                consumers = control.active_queues(timeout=1.0)
+                # The stack's own workers only: ps returns once they have all answered.
+                consumers = control.active_queues(timeout=1.0, nodes=nodes)
         except Exception:  # no worker answering in time is not an error for ps
             consumers = {}
     return [
@@ -115,11 +126,12 @@ def status(path: str | Path | None = None) -> dict[str, Any]:
         broker, backend = host_urls(project.loaded)
     except RuntimeStackError:
         broker, backend = None, None
+    containers = docker.containers(project.name)
     return {
         "project": project.name,
         "broker": masked(broker),
         "backend": masked(backend),
         "flower": flower_url(docker, project),
-        "services": _services(docker, project),
-        "queues": _queues(project, broker),
+        "services": _services(project, containers),
+        "queues": _queues(project, broker, _worker_nodes(project, containers)),
     }
