@@ -4,12 +4,12 @@ Every worker, beat and Flower process would otherwise read the YAML and validate
 pydantic before Celery starts: ~0.15 s of CPU of a ~0.9 s start in the app image on this
 project's 2-core machine, paid again by each replica that `stack scale` adds. The image
 build writes this snapshot once (`python -m stack.snapshot TOPOLOGY OUT`); boot.py uses it
-only while the topology file is byte for byte the one it was taken from. Any other file (a
-Helm ConfigMap, a file mounted over the image's) goes through the full load, so the
-snapshot can make a start faster but never different.
+only while the topology file is byte for byte one it was taken for: the file itself, or the
+text the Helm chart's ConfigMap mounts for it (`render.helm.topology_text`). Any other file
+goes through the full load, so the snapshot can make a start faster but never different.
 
-File format: one JSON header line (format, kit version, sha256 of the topology file), then
-a pickle of the settings. The header is checked before anything is unpickled.
+File format: one JSON header line (format, kit version, sha256 of each accepted topology
+text), then a pickle of the settings. The header is checked before anything is unpickled.
 """
 
 from __future__ import annotations
@@ -58,14 +58,28 @@ def digest(text: bytes) -> str:
     return hashlib.sha256(text).hexdigest()
 
 
-def _header(text: bytes) -> bytes:
-    fields = {"format": FORMAT, "kit": __version__, "sha256": digest(text)}
+def _header(texts: list[bytes]) -> bytes:
+    fields = {"format": FORMAT, "kit": __version__, "sha256": sorted({digest(t) for t in texts})}
     return json.dumps(fields, sort_keys=True).encode() + b"\n"
+
+
+def _accepts(header: bytes, text: bytes) -> bool:
+    try:
+        fields = json.loads(header)
+    except ValueError:
+        return False
+    return (
+        isinstance(fields, dict)
+        and fields.get("format") == FORMAT
+        and fields.get("kit") == __version__
+        and digest(text) in (fields.get("sha256") or ())
+    )
 
 
 def take(topology: Topology, text: bytes) -> bytes:
     """The snapshot file's bytes for a validated topology read from `text`."""
     from .celeryconf import base_settings
+    from .render.helm import topology_text
 
     groups = {NO_GROUP: base_settings(topology)}
     groups.update({name: base_settings(topology, name) for name in topology.workers})
@@ -76,7 +90,10 @@ def take(topology: Topology, text: bytes) -> bytes:
         overrides=dict(topology.celery),
         groups=groups,
     )
-    return _header(text) + pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL)
+    # The chart mounts its own dump of the topology (the same settings, external URLs
+    # replaced by ${VAR}s that the load expands): pods of the same image may use it too.
+    texts = [text, topology_text(topology).encode()]
+    return _header(texts) + pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def read(topology_path: str | Path, snapshot_path: str | Path) -> Snapshot | None:
@@ -84,8 +101,7 @@ def read(topology_path: str | Path, snapshot_path: str | Path) -> Snapshot | Non
     try:
         text = Path(topology_path).read_bytes()
         with open(snapshot_path, "rb") as file:
-            header = file.readline()
-            if header != _header(text):
+            if not _accepts(file.readline(), text):
                 return None
             snap = pickle.load(file)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):

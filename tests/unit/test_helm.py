@@ -394,3 +394,29 @@ def test_cli_bad_value_is_one_line_and_exit_1() -> None:
     assert len(lines) == 1
     assert lines[0].startswith("Error:")
     assert "/workers/red/replicas" in lines[0]
+
+
+@pytest.mark.parametrize("key", list(TOPOLOGIES))
+def test_pods_boot_from_the_image_snapshot(key: str, tmp_path: Path) -> None:
+    """The image's snapshot, taken from the topology file, also fits the file the chart's
+    ConfigMap mounts in pods, and gives the settings a full load of that file gives."""
+    from stack import snapshot
+    from stack.celeryconf import settings
+    from stack.load import load
+
+    source = tmp_path / "topology.yaml"
+    source.write_text(TOPOLOGIES[key], encoding="utf-8")
+    taken = tmp_path / "topology.snapshot"
+    snapshot.write(source, taken)
+    (configmap,) = of_kind(key, "ConfigMap").values()
+    mounted = tmp_path / "mounted" / "topology.yaml"
+    mounted.parent.mkdir()
+    mounted.write_text(configmap["data"]["topology.yaml"], encoding="utf-8")
+    snap = snapshot.read(mounted, taken)
+    assert snap is not None
+    loaded = load(mounted).topology
+    for group in [None, *loaded.workers]:
+        url = "redis://:pw@redis:6379/0"
+        assert snap.settings(url, None, group) == settings(loaded, url, None, group)
+    mounted.write_text(configmap["data"]["topology.yaml"] + "# edited\n", encoding="utf-8")
+    assert snapshot.read(mounted, taken) is None
