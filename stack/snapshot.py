@@ -76,23 +76,38 @@ def _accepts(header: bytes, text: bytes) -> bool:
     )
 
 
-def take(topology: Topology, text: bytes) -> bytes:
-    """The snapshot file's bytes for a validated topology read from `text`."""
+def _snapshot_of(topology: Topology) -> Snapshot:
     from .celeryconf import base_settings
-    from .render.helm import topology_text
 
     groups = {NO_GROUP: base_settings(topology)}
     groups.update({name: base_settings(topology, name) for name in topology.workers})
-    snap = Snapshot(
+    return Snapshot(
         app=topology.app,
         broker_type=topology.broker.type,
         visibility_timeout=topology.broker.visibility_timeout,
         overrides=dict(topology.celery),
         groups=groups,
     )
-    # The chart mounts its own dump of the topology (the same settings, external URLs
-    # replaced by ${VAR}s that the load expands): pods of the same image may use it too.
-    texts = [text, topology_text(topology).encode()]
+
+
+def take(topology: Topology, text: bytes) -> bytes:
+    """The snapshot file's bytes for a validated topology read from `text`."""
+    from .errors import StackError
+    from .load import load_string
+    from .render.helm import topology_text
+
+    snap = _snapshot_of(topology)
+    texts = [text]
+    # The Helm chart mounts its own dump of the topology (JSON types, external URLs as
+    # ${VAR}s): pods of the same image may use the snapshot only if that dump gives these
+    # very settings. A date in beat args or a number key under `celery:` does not survive it.
+    chart_text = topology_text(topology)
+    try:
+        same = _snapshot_of(load_string(chart_text, "configmap.yaml").topology) == snap
+    except StackError:
+        same = False
+    if same:
+        texts.append(chart_text.encode())
     return _header(texts) + pickle.dumps(snap, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -104,8 +119,12 @@ def read(topology_path: str | Path, snapshot_path: str | Path) -> Snapshot | Non
             if not _accepts(file.readline(), text):
                 return None
             snap = pickle.load(file)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError):
-        # Missing, unreadable or from another kit: the full load gives the same settings.
+    except (
+        OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, ValueError,
+        TypeError, KeyError, IndexError,
+    ):  # fmt: skip
+        # Missing, unreadable, damaged or from another kit: the full load gives the same
+        # settings, only slower.
         return None
     return snap if isinstance(snap, Snapshot) else None
 

@@ -136,7 +136,9 @@ def up(
 
     # Apps are created alongside the broker, not after it: each one's Python and Celery
     # imports outlast a Redis start, and boot.py waits for the broker's port before Celery
-    # connects (the engine took ~0.5 s to create and start Redis alone).
+    # connects (the engine took ~0.5 s to create and start Redis alone). If the broker fails
+    # to start (say its fixed host port is taken), `up` reports that error and the apps
+    # already created wait for a broker; the next `up` or `down` reconciles them.
     with ThreadPoolExecutor(max_workers=1) as pool:
         infra_job = pool.submit(infra_then_control)
         apps_done, apps_waiting = converge(docker, project, apps, ids)

@@ -168,3 +168,32 @@ def test_snapshot_of_another_format_or_kit_is_not_used(tmp_path: Path, field: st
     fields[field] = "other"
     out.write_bytes(json.dumps(fields).encode() + b"\n" + payload)
     assert snapshot.read(path, out) is None
+
+
+TRAPS = """\
+name: traps
+app: tasks:app
+queues: [q]
+workers:
+  w: {queues: [q]}
+beat:
+  tick: {task: tasks.a, every: 60, args: [2024-01-01]}
+celery:
+  broker_transport_options: {5: x}
+"""
+
+
+def test_chart_text_is_accepted_only_when_it_gives_the_same_settings(tmp_path: Path) -> None:
+    """The chart's ConfigMap is a JSON-mode dump: a YAML date becomes a string, a number key
+    a string key. A pod mounting it must then load it, not use the image's snapshot."""
+    from stack.render.helm import topology_text
+
+    for name, text, fits in [("rabbit", RABBIT, True), ("traps", TRAPS, False)]:
+        source = tmp_path / f"{name}.yaml"
+        source.write_text(text, encoding="utf-8")
+        out = tmp_path / f"{name}.snapshot"
+        snapshot.write(source, out)
+        mounted = tmp_path / f"{name}-configmap.yaml"
+        mounted.write_text(topology_text(load(source).topology), encoding="utf-8")
+        assert snapshot.read(source, out) is not None
+        assert (snapshot.read(mounted, out) is not None) is fits, name
