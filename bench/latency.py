@@ -14,8 +14,19 @@ from typing import Any
 from harness import BenchStack
 
 
-def measure(stack: BenchStack, app: Any, queue: str, rate: float, seconds: float) -> list[float]:
-    """Latencies in ms of rate*seconds tasks sent at a steady rate to queue."""
+def measure(
+    stack: BenchStack,
+    app: Any,
+    queue: str,
+    rate: float,
+    seconds: float,
+    send_ms: list[float] | None = None,
+) -> list[float]:
+    """Latencies in ms of rate*seconds tasks sent at a steady rate to queue.
+
+    send_ms, if given, receives how long each send_task call took on the producer: part
+    of every latency, and on a slow host a large part.
+    """
     key = f"lat:{queue}"
     client = stack.redis(2)
     client.delete(key)
@@ -29,7 +40,10 @@ def measure(stack: BenchStack, app: Any, queue: str, rate: float, seconds: float
             delay = start + index / rate - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
+            sent = time.perf_counter()
             app.send_task("bench.stamp", args=[key, time.time()], queue=queue, producer=producer)
+            if send_ms is not None:
+                send_ms.append((time.perf_counter() - sent) * 1000)
     deadline = time.monotonic() + 30
     while client.llen(key) < count and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -55,13 +69,20 @@ def run(stack: BenchStack, rate: float, seconds: float) -> list[tuple[str, str]]
     ]  # fmt: skip
     rows = []
     for label, app, queue in targets:
-        values = measure(stack, app, queue, rate, seconds)
+        send_ms: list[float] = []
+        values = measure(stack, app, queue, rate, seconds, send_ms)
         p50, p99 = statistics.median(values), percentile(values, 0.99)
-        print(f"  {label}: n={len(values)} p50 {p50:.2f} ms p99 {p99:.2f} ms", flush=True)
+        send = statistics.median(send_ms)
+        print(
+            f"  {label}: n={len(values)} p50 {p50:.2f} ms p99 {p99:.2f} ms "
+            f"(send_task p50 {send:.2f} ms)",
+            flush=True,
+        )
         rows.append(
             (
                 f"P2 latency at {rate:g}/s: {label}",
-                f"p50 {p50:.2f} ms  p99 {p99:.2f} ms (n={len(values)})",
+                f"p50 {p50:.2f} ms  p99 {p99:.2f} ms (n={len(values)}; "
+                f"send_task itself p50 {send:.2f} ms)",
             )
         )
     return rows
