@@ -9,8 +9,8 @@ pydantic: see snapshot.py), else from the topology itself.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
-from typing import Any
 
 from celery import signals
 
@@ -25,28 +25,23 @@ BACKEND_URL = os.environ.get("STACK_RESULT_BACKEND") or None
 GROUP = os.environ.get("STACK_GROUP") or None
 
 
-def _from_snapshot() -> Any | None:
-    snap = snapshot.read(TOPOLOGY, os.environ.get("STACK_SNAPSHOT", snapshot.PATH))
-    conf = snap.settings(BROKER_URL, BACKEND_URL, GROUP) if snap is not None else None
-    if snap is None or conf is None:
-        return None
-    app = load_app(snap.app, APP_DIR)
-    app.conf.update(conf)
-    guards.install(app, snap.broker_type, snap.visibility_timeout)
-    return app
-
-
-def _from_topology() -> Any:
+def _snapshot() -> tuple[snapshot.Snapshot, str]:
+    """The image's snapshot if it fits the topology file, else one taken from the file now."""
+    taken = snapshot.read(TOPOLOGY, os.environ.get("STACK_SNAPSHOT", snapshot.PATH))
+    if taken is not None:
+        return taken, "snapshot"
     from .load import load
-    from .producer import configure, import_app
 
-    topology = load(TOPOLOGY).topology
-    return configure(import_app(topology, APP_DIR), topology, BROKER_URL, BACKEND_URL, GROUP)
+    return snapshot.of(load(TOPOLOGY).topology), "topology"
 
 
-_snapshot_app = _from_snapshot()
-SOURCE = "snapshot" if _snapshot_app is not None else "topology"
-app: Any = _snapshot_app if _snapshot_app is not None else _from_topology()
+_snap, SOURCE = _snapshot()
+_conf = _snap.settings(BROKER_URL, BACKEND_URL, GROUP)
+if _conf is None:
+    sys.exit(f"stack: STACK_GROUP={GROUP!r} is not a worker group of {TOPOLOGY}")
+app = load_app(_snap.app, APP_DIR)
+app.conf.update(_conf)
+guards.install(app, _snap.broker_type, _snap.visibility_timeout)
 health.install(app)
 signals.worker_before_create_process.connect(freeze_heap, weak=False)
 signals.worker_ready.connect(freeze_heap, weak=False)

@@ -131,7 +131,8 @@ def settings(
 ) -> dict[str, Any]:
     """Every Celery setting the kit applies; group adds that worker group's own settings."""
     return combine(
-        base_settings(topology, group),
+        base_settings(topology),
+        group_settings(topology.workers[group]) if group is not None else {},
         topology.broker.type,
         topology.broker.visibility_timeout,
         broker_url,
@@ -140,8 +141,8 @@ def settings(
     )
 
 
-def base_settings(topology: Topology, group: str | None = None) -> dict[str, Any]:
-    """The settings that do not depend on the broker and backend URLs (see snapshot.py)."""
+def base_settings(topology: Topology) -> dict[str, Any]:
+    """The settings every process shares that do not depend on the broker and backend URLs."""
     conf: dict[str, Any] = {
         **routing_settings(topology),
         "broker_connection_retry_on_startup": True,
@@ -155,21 +156,21 @@ def base_settings(topology: Topology, group: str | None = None) -> dict[str, Any
         # Flower shows tasks only from events; workers also need -E (set by the kit).
         conf["worker_send_task_events"] = True
         conf["task_send_sent_event"] = True
-    if group is not None:
-        conf.update(group_settings(topology.workers[group]))
     return conf
 
 
 def combine(
     base: dict[str, Any],
+    group: dict[str, Any],
     broker_type: str,
     visibility_timeout: int,
     broker_url: str | None,
     backend_url: str | None,
     overrides: dict[str, Any],
 ) -> dict[str, Any]:
-    """base_settings plus the URLs, then the topology's own `celery:` mapping, which wins."""
-    conf = {**base, "broker_url": broker_url, "result_backend": backend_url}
+    """base_settings, a group's settings and the URLs, then the topology's `celery:` mapping,
+    which wins."""
+    conf = {**base, **group, "broker_url": broker_url, "result_backend": backend_url}
     if broker_type == "redis" or (broker_url or "").startswith(("redis", "rediss")):
         conf["broker_transport_options"] = {"visibility_timeout": visibility_timeout}
     conf.update(overrides)

@@ -13,11 +13,6 @@ from .model import Topology
 from .userapp import load_app
 
 
-def import_app(topology: Topology, base_dir: Path | None = None) -> Any:
-    """Import the topology's app, with base_dir first on sys.path."""
-    return load_app(topology.app, base_dir)
-
-
 def configure(
     app: Any,
     topology: Topology,
@@ -56,5 +51,5 @@ def connect_loaded(
 
         broker_url, found_backend = host_urls(loaded)
         backend_url = backend_url or found_backend
-    app = import_app(topology, (loaded.base_dir / topology.image.context).resolve())
+    app = load_app(topology.app, (loaded.base_dir / topology.image.context).resolve())
     return configure(app, topology, broker_url, backend_url)

@@ -28,30 +28,45 @@ from .celeryconf import combine
 if TYPE_CHECKING:
     from .model import Topology
 
-FORMAT = 1
+FORMAT = 2
 PATH = "/opt/stack/topology.snapshot"
-NO_GROUP = ""  # beat, Flower and any process outside a worker group
 
 
 @dataclass(frozen=True)
 class Snapshot:
+    """What a process needs of the topology: its app, and its settings without the URLs."""
+
     app: str
     broker_type: str
     visibility_timeout: int
     overrides: dict[str, Any]
-    groups: dict[str, dict[str, Any]]  # group name (or NO_GROUP) -> base_settings
+    base: dict[str, Any]  # shared by every process (routing, beat, events)
+    groups: dict[str, dict[str, Any]]  # worker group -> its own settings
 
     def settings(
         self, broker_url: str | None, backend_url: str | None, group: str | None
     ) -> dict[str, Any] | None:
-        """The same dict as celeryconf.settings; None for a group the snapshot lacks."""
-        base = self.groups.get(group or NO_GROUP)
-        if base is None:
+        """The same dict as celeryconf.settings; None for a group the topology lacks."""
+        if group is not None and group not in self.groups:
             return None
         return combine(
-            base, self.broker_type, self.visibility_timeout, broker_url, backend_url,
-            self.overrides,
+            self.base, self.groups[group] if group is not None else {}, self.broker_type,
+            self.visibility_timeout, broker_url, backend_url, self.overrides,
         )  # fmt: skip
+
+
+def of(topology: Topology) -> Snapshot:
+    """The snapshot of a validated topology (taken at image build, or at start without one)."""
+    from .celeryconf import base_settings, group_settings
+
+    return Snapshot(
+        app=topology.app,
+        broker_type=topology.broker.type,
+        visibility_timeout=topology.broker.visibility_timeout,
+        overrides=dict(topology.celery),
+        base=base_settings(topology),
+        groups={name: group_settings(group) for name, group in topology.workers.items()},
+    )
 
 
 def digest(text: bytes) -> str:
@@ -76,34 +91,20 @@ def _accepts(header: bytes, text: bytes) -> bool:
     )
 
 
-def _snapshot_of(topology: Topology) -> Snapshot:
-    from .celeryconf import base_settings
-
-    groups = {NO_GROUP: base_settings(topology)}
-    groups.update({name: base_settings(topology, name) for name in topology.workers})
-    return Snapshot(
-        app=topology.app,
-        broker_type=topology.broker.type,
-        visibility_timeout=topology.broker.visibility_timeout,
-        overrides=dict(topology.celery),
-        groups=groups,
-    )
-
-
 def take(topology: Topology, text: bytes) -> bytes:
     """The snapshot file's bytes for a validated topology read from `text`."""
     from .errors import StackError
     from .load import load_string
     from .render.helm import topology_text
 
-    snap = _snapshot_of(topology)
+    snap = of(topology)
     texts = [text]
     # The Helm chart mounts its own dump of the topology (JSON types, external URLs as
     # ${VAR}s): pods of the same image may use the snapshot only if that dump gives these
     # very settings. A date in beat args or a number key under `celery:` does not survive it.
     chart_text = topology_text(topology)
     try:
-        same = _snapshot_of(load_string(chart_text, "configmap.yaml").topology) == snap
+        same = of(load_string(chart_text, "configmap.yaml").topology) == snap
     except StackError:
         same = False
     if same:

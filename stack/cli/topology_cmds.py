@@ -60,9 +60,9 @@ def routes(
     loaded = load(file)
     names = list(tasks or [])
     if from_app:
-        from ..producer import import_app
+        from ..userapp import load_app
 
-        app_obj = import_app(loaded.topology, loaded.base_dir / loaded.topology.image.context)
+        app_obj = load_app(loaded.topology.app, loaded.base_dir / loaded.topology.image.context)
         names += sorted(n for n in app_obj.tasks if not n.startswith("celery."))
     table = resolve(loaded.topology, list(dict.fromkeys(names)) or None)
     if as_json:

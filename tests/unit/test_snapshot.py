@@ -197,3 +197,22 @@ def test_chart_text_is_accepted_only_when_it_gives_the_same_settings(tmp_path: P
         mounted.write_text(topology_text(load(source).topology), encoding="utf-8")
         assert snapshot.read(source, out) is not None
         assert (snapshot.read(mounted, out) is not None) is fits, name
+
+
+def test_a_container_of_an_unknown_group_exits_with_one_line(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "STACK_TOPOLOGY": str(COLORS / "topology.yaml"),
+        "STACK_SNAPSHOT": str(tmp_path / "absent"),
+        "STACK_APP_DIR": str(COLORS),
+        "STACK_BROKER_URL": "memory://",
+        "STACK_GROUP": "purple",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", "import stack.boot"], env=env, cwd=tmp_path,
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"stack: STACK_GROUP='purple' is not a worker group of {COLORS / 'topology.yaml'}"
+    ]
