@@ -173,6 +173,14 @@ class DockerClient:
             except docker.errors.NotFound:
                 pass  # already gone
 
+    def stop(self, container: Container, timeout: int | None = None) -> None:
+        """Graceful stop, kept (logs and all) for the next `stack up` to start again."""
+        import docker.errors
+
+        grace = timeout if timeout is not None else stop_timeout_of(container)
+        with errors(f"stop container {container.name}"), suppress(docker.errors.NotFound):
+            container.stop(timeout=grace)  # NotFound: already gone
+
     def reload(self, container: Container) -> Container:
         with errors(f"inspect container {container.name}"):
             container.reload()

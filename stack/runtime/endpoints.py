@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from kombu.utils.url import maybe_sanitize_url
-
 from ..errors import RuntimeStackError
 from ..load import Loaded
 from ..model import Topology
@@ -61,4 +59,7 @@ def host_urls(loaded: Loaded) -> tuple[str, str | None]:
 
 def masked(url: str | None) -> str | None:
     """A URL safe to print: the password replaced by asterisks."""
+    # kombu.utils pulls in importlib.metadata: not on the path of every runtime command.
+    from kombu.utils.url import maybe_sanitize_url
+
     return None if url is None else str(maybe_sanitize_url(url))

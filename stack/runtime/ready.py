@@ -7,7 +7,6 @@ checked from the host through the published ports, as a producer would see it.
 from __future__ import annotations
 
 import time
-import urllib.request
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -106,6 +105,8 @@ class Readiness:
             return False
 
     def _flower(self, container: Container) -> bool:
+        import urllib.request
+
         port = self._port(container, FLOWER_PORT)
         if port is None:
             return False

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from ..errors import RuntimeStackError, StackError
 from ..plan import Service
 from . import docker_client, labels
 from .build import ensure_app_image
@@ -97,6 +98,22 @@ def converge(
     return changes, waiting
 
 
+def _halt_apps(
+    docker: DockerClient, done: list[Change], waiting: list[Waiting], exc: StackError
+) -> StackError:
+    """The broker or backend failed to start (say its fixed host port is taken): stop the
+    apps this run started, which would otherwise wait for a broker and then restart in a
+    loop. They are kept, so the next `stack up` starts them again."""
+    started = {c.container for c in done if c.action in ("created", "recreated", "started")}
+    containers = [c for w in waiting for c in w.containers if c.name in started]
+    with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+        list(pool.map(docker.stop, containers))
+    return RuntimeStackError(
+        f"{exc}\n{len(containers)} app container(s) started by this run were stopped; "
+        "fix the above and run `stack up` again"
+    )
+
+
 def remove_orphans(docker: DockerClient, project: Project) -> list[Change]:
     """Containers of services the topology no longer has (a renamed worker group)."""
     known = {s.name for s in project.services}
@@ -136,13 +153,14 @@ def up(
 
     # Apps are created alongside the broker, not after it: each one's Python and Celery
     # imports outlast a Redis start, and boot.py waits for the broker's port before Celery
-    # connects (the engine took ~0.5 s to create and start Redis alone). If the broker fails
-    # to start (say its fixed host port is taken), `up` reports that error and the apps
-    # already created wait for a broker; the next `up` or `down` reconciles them.
+    # connects (the engine took ~0.5 s to create and start Redis alone).
     with ThreadPoolExecutor(max_workers=1) as pool:
         infra_job = pool.submit(infra_then_control)
         apps_done, apps_waiting = converge(docker, project, apps, ids)
-        infra_done, infra_waiting = infra_job.result()
+        try:
+            infra_done, infra_waiting = infra_job.result()
+        except StackError as exc:
+            raise _halt_apps(docker, apps_done, apps_waiting, exc) from None
     changes += infra_done + apps_done
     readiness.wait(infra_waiting + apps_waiting, deadline, timeout)
     return UpResult(

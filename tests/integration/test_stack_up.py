@@ -296,3 +296,37 @@ def test_broken_app_fails_fast_with_logs(stack_factory: Any, tmp_path: Path) -> 
         assert "nope" in message, message
 
     stack_factory("topology.yaml", "t-broken", broken)
+
+
+def test_broker_port_taken_stops_the_apps_it_started(stack_factory: Any, docker_sdk: Any) -> None:
+    """The broker cannot publish its fixed port: one error saying so, and no app container
+    left running to wait for a broker that never comes (and then restart in a loop)."""
+    import socket
+
+    from stack.errors import RuntimeStackError
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        def fixed_port(topology: Path) -> None:
+            text = topology.read_text(encoding="utf-8")
+            text = text.replace("broker: redis", f"broker: {{type: redis, port: {port}}}", 1)
+            topology.write_text(text, encoding="utf-8")
+            from stack.runtime.up import up
+
+            with pytest.raises(RuntimeStackError) as caught:
+                up(topology, timeout=90)
+            message = str(caught.value)
+            assert f"127.0.0.1:{port}" in message, message
+            assert "started by this run were stopped" in message, message
+            name = load(topology).topology.name
+            containers = docker_sdk.containers.list(
+                all=True, filters={"label": f"io.stack.project={name}"}
+            )
+            apps = [c for c in containers if not c.name.endswith("-redis-1")]
+            assert len(apps) == 6, [c.name for c in containers]
+            assert all(c.status == "exited" for c in apps), [(c.name, c.status) for c in apps]
+
+        stack_factory("topology.yaml", "t-port", fixed_port)
