@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..image import context_files, tar_context
@@ -22,28 +23,50 @@ def context_hash(files: dict[str, bytes], base_image_id: str) -> str:
     return digest.hexdigest()[:16]
 
 
+def code_hash(files: dict[str, bytes], base_image_id: str, project: Project) -> str:
+    """context_hash without the topology file (also where it lies in the app's tree): the
+    part of the image every app container shares whatever its own settings."""
+    topology = project.loaded.path.resolve()
+    app_dir = (project.loaded.base_dir / project.topology.image.context).resolve()
+    skip = {"topology.yaml"}
+    if app_dir in topology.parents:
+        skip.add(f"app/{topology.relative_to(app_dir).as_posix()}")
+    return context_hash({k: v for k, v in files.items() if k not in skip}, base_image_id)
+
+
 def wheelhouse() -> Path | None:
     value = os.environ.get("STACK_WHEELHOUSE")
     return Path(value) if value else None
 
 
-def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> tuple[str, bool]:
-    """(image id, built?): build the app image unless one from the same context exists."""
+@dataclass(frozen=True)
+class AppImage:
+    id: str
+    built: bool
+    code_hash: str  # labels.CODE_HASH: see code_hash()
+
+
+def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> AppImage:
+    """Build the app image unless one from the same context exists."""
     tag = project.images.app
     base_id = docker.require_image(
         project.images.python, "set STACK_PYTHON_IMAGE or images.python to a local image"
     )
     files = context_files(project.loaded, project.images, wheelhouse())
     digest = context_hash(files, base_id)
+    code = code_hash(files, base_id, project)
     existing = docker.image(tag)
     if existing is not None and existing.labels.get(labels.CONFIG_HASH) == digest:
-        return str(existing.id), False
+        return AppImage(str(existing.id), False, code)
     status(f"building {tag}")
-    image_labels = labels.of(project.name, "app", labels.IMAGE_ROLE, None, digest)
+    image_labels = {
+        **labels.of(project.name, "app", labels.IMAGE_ROLE, None, digest),
+        labels.CODE_HASH: code,
+    }
     for line in docker.build(tar_context(files), tag, image_labels):
         text = line.strip()
         if text.startswith("Step "):
             status(f"building {tag}: {text}")
     built = docker.image(tag)
     assert built is not None  # the build succeeded and tagged it
-    return str(built.id), True
+    return AppImage(str(built.id), True, code)

@@ -8,6 +8,8 @@ SERVICE = "io.stack.service"
 ROLE = "io.stack.role"
 REPLICA = "io.stack.replica"
 CONFIG_HASH = "io.stack.config-hash"
+# On the app image: the hash of its build context without the topology (build.code_hash).
+CODE_HASH = "io.stack.code-hash"
 
 # Roles of resources that are not services of the plan.
 NETWORK_ROLE = "network"

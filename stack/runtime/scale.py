@@ -13,7 +13,8 @@ from pathlib import Path
 from rich.console import Console
 
 from ..errors import StackError
-from . import docker_client
+from ..revision import app_revisions
+from . import docker_client, labels
 from .endpoints import not_running, service_port
 from .project import Project, open_project
 from .ready import Readiness
@@ -77,9 +78,13 @@ def scale(
     services = [s for s in project.services if s.name in counts]
     readiness = Readiness(docker, project, console)
     readiness.prepare()
+    code_hash = app_image.labels.get(labels.CODE_HASH)
+    # An image from an older kit has no code hash: the new replicas are hashed by its id,
+    # and the next `stack up` (which rebuilds it) recreates them.
+    revisions = app_revisions(code_hash, project.topology, services) if code_hash else {}
     changes, waiting = converge(
-        docker, project, services, {project.images.app: str(app_image.id)}, counts,
-        recreate=False,
+        docker, project, services, {project.images.app: str(app_image.id)}, revisions,
+        counts, recreate=False,
     )  # fmt: skip
     readiness.wait(waiting, time.monotonic() + timeout, timeout)
     return ScaleResult(counts, changes, time.monotonic() - started)

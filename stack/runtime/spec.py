@@ -26,7 +26,8 @@ class ContainerSpec:
     role: str
     replica: int
     image: str
-    image_id: str
+    image_id: str  # what the container is created from; not hashed, revision is
+    revision: str  # the image id, or for the app image revision.app_revisions' digest
     command: tuple[str, ...]
     environment: dict[str, str]
     network: str
@@ -44,9 +45,10 @@ class ContainerSpec:
 
     @property
     def config_hash(self) -> str:
-        """Hash of what the container runs (its replica number aside)."""
+        """Hash of what the container runs (its replica number and image id aside)."""
         data = asdict(self)
         data.pop("replica")
+        data.pop("image_id")
         text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -82,8 +84,10 @@ def container_specs(
     secrets: Secrets,
     image_id: str,
     replicas: int | None = None,
+    revision: str | None = None,
 ) -> list[ContainerSpec]:
-    """One spec per replica, numbered from 1; replicas overrides the plan's count."""
+    """One spec per replica, numbered from 1; replicas overrides the plan's count; revision
+    (default: the image id) stands for the image in the config hash."""
     count = service.replicas if replicas is None else replicas
     env = {**service.environment}
     if service.secrets:
@@ -103,6 +107,7 @@ def container_specs(
                 replica=replica,
                 image=service.image,
                 image_id=image_id,
+                revision=revision or image_id,
                 command=service.command,
                 environment=env,
                 network=topology.name,

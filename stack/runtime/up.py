@@ -13,6 +13,7 @@ from rich.console import Console
 
 from ..errors import RuntimeStackError, StackError
 from ..plan import Service
+from ..revision import app_revisions
 from . import docker_client, labels
 from .build import ensure_app_image
 from .docker_client import DockerClient
@@ -69,20 +70,23 @@ def converge(
     project: Project,
     services: list[Service],
     ids: dict[str, str],
+    revisions: dict[str, str],
     replicas: dict[str, int] | None = None,
     recreate: bool = True,
 ) -> tuple[list[Change], list[Waiting]]:
     """Reconcile each service (replicas overrides the plan's counts); what to wait for.
 
-    Services converge in parallel: a recreated worker's warm shutdown must not hold up
-    the others.
+    ids: image tag -> id; revisions: service -> what stands for its image in the config
+    hash (revision.app_revisions), else the image id. Services converge in parallel: a
+    recreated worker's warm shutdown must not hold up the others.
     """
 
     def one(service: Service) -> tuple[list[Change], Waiting]:
         count = (replicas or {}).get(service.name)
         specs = container_specs(
-            service, project.topology, project.secrets, ids[service.image], count
-        )
+            service, project.topology, project.secrets, ids[service.image], count,
+            revisions.get(service.name),
+        )  # fmt: skip
         existing = docker.containers(project.name, service.name)
         done, touched = reconcile(docker, specs, existing, recreate=recreate)
         return done, Waiting(service, touched)
@@ -134,8 +138,9 @@ def up(
     project = open_project(path)
     docker = docker_client.get()
     with _status(console, f"checking the image of {project.name}") as update:
-        app_id, built = ensure_app_image(docker, project, update)
-    ids = image_ids(docker, project, app_id)
+        app_image = ensure_app_image(docker, project, update)
+    ids = image_ids(docker, project, app_image.id)
+    revisions = app_revisions(app_image.code_hash, project.topology, project.services)
     docker.ensure_network(project.name)
     for service in project.services:
         for volume in service.volumes:
@@ -147,7 +152,7 @@ def up(
     apps = [s for s in project.services if s.role not in INFRA_ROLES]
 
     def infra_then_control() -> tuple[list[Change], list[Waiting]]:
-        result = converge(docker, project, infra, ids)
+        result = converge(docker, project, infra, ids, revisions)
         readiness.prepare()  # needs the broker's published port
         return result
 
@@ -156,7 +161,7 @@ def up(
     # connects (the engine took ~0.5 s to create and start Redis alone).
     with ThreadPoolExecutor(max_workers=1) as pool:
         infra_job = pool.submit(infra_then_control)
-        apps_done, apps_waiting = converge(docker, project, apps, ids)
+        apps_done, apps_waiting = converge(docker, project, apps, ids, revisions)
         try:
             infra_done, infra_waiting = infra_job.result()
         except StackError as exc:
@@ -167,7 +172,7 @@ def up(
         project=project.name,
         services=[(s.name, s.role, s.replicas) for s in project.services],
         changes=changes,
-        image_built=built,
+        image_built=app_image.built,
         flower_url=flower_url(docker, project),
         flower_user=project.topology.monitor.user if project.topology.monitor.flower else None,
         secrets_file=project.secrets_file.resolve(),

@@ -156,6 +156,35 @@ class TestRedis:
         assert not result.image_built
         assert {c.action for c in result.changes} == {"unchanged"}
 
+    def test_an_edit_of_one_group_recreates_that_group_only(
+        self, path: Path, docker_sdk: Any
+    ) -> None:
+        """The image is rebuilt (it holds the topology); the containers whose settings are
+        the same keep running, on the older image; the edited group runs the new one."""
+        from stack.runtime.up import up
+
+        name = load(path).topology.name
+        red_before = docker_sdk.containers.get(f"{name}-red-1")
+        text = path.read_text(encoding="utf-8")
+        edited = text.replace("green:    {queues: [green_queue]}",
+                              "green:    {queues: [green_queue], concurrency: 3}")  # fmt: skip
+        assert edited != text
+        path.write_text(edited, encoding="utf-8")
+        result = up(path, timeout=90)
+        assert result.image_built
+        actions = {c.container: c.action for c in result.changes}
+        assert actions.pop(f"{name}-green-1") == "recreated", actions
+        assert set(actions.values()) == {"unchanged"}, actions
+        red_after = docker_sdk.containers.get(f"{name}-red-1")
+        assert red_after.id == red_before.id
+        green = docker_sdk.containers.get(f"{name}-green-1")
+        assert green.image.id != red_after.image.id  # the new image, red on the older one
+        logs = green.logs().decode()
+        assert "concurrency: 3 (prefork)" in logs, logs[-2000:]
+        check_colours(path)
+        again = up(path, timeout=60)
+        assert {c.action for c in again.changes} == {"unchanged"}
+
     def test_scale_out_and_back(self, path: Path, docker_sdk: Any) -> None:
         from stack.runtime.control import Control
         from stack.runtime.endpoints import host_urls
