@@ -34,6 +34,10 @@ def code_hash(files: dict[str, bytes], base_image_id: str, project: Project) -> 
     return context_hash({k: v for k, v in files.items() if k not in skip}, base_image_id)
 
 
+def topology_hash(project: Project) -> str:
+    return hashlib.sha256(project.loaded.path.read_bytes()).hexdigest()
+
+
 def wheelhouse() -> Path | None:
     value = os.environ.get("STACK_WHEELHOUSE")
     return Path(value) if value else None
@@ -62,6 +66,7 @@ def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> 
     image_labels = {
         **labels.of(project.name, "app", labels.IMAGE_ROLE, None, digest),
         labels.CODE_HASH: code,
+        labels.TOPOLOGY_HASH: topology_hash(project),
     }
     for line in docker.build(tar_context(files), tag, image_labels):
         text = line.strip()

@@ -10,6 +10,8 @@ REPLICA = "io.stack.replica"
 CONFIG_HASH = "io.stack.config-hash"
 # On the app image: the hash of its build context without the topology (build.code_hash).
 CODE_HASH = "io.stack.code-hash"
+# On the app image: the sha256 of the topology file it holds.
+TOPOLOGY_HASH = "io.stack.topology-sha256"
 
 # Roles of resources that are not services of the plan.
 NETWORK_ROLE = "network"

@@ -15,6 +15,7 @@ from rich.console import Console
 from ..errors import StackError
 from ..revision import app_revisions
 from . import docker_client, labels
+from .build import topology_hash
 from .endpoints import not_running, service_port
 from .project import Project, open_project
 from .ready import Readiness
@@ -78,10 +79,11 @@ def scale(
     services = [s for s in project.services if s.name in counts]
     readiness = Readiness(docker, project, console)
     readiness.prepare()
+    # The new replicas run the image's topology. Unless that is the file's (not edited since
+    # `stack up`), they are hashed by the image id, and the next `stack up` recreates them.
     code_hash = app_image.labels.get(labels.CODE_HASH)
-    # An image from an older kit has no code hash: the new replicas are hashed by its id,
-    # and the next `stack up` (which rebuilds it) recreates them.
-    revisions = app_revisions(code_hash, project.topology, services) if code_hash else {}
+    same = app_image.labels.get(labels.TOPOLOGY_HASH) == topology_hash(project)
+    revisions = app_revisions(code_hash, project.topology, services) if code_hash and same else {}
     changes, waiting = converge(
         docker, project, services, {project.images.app: str(app_image.id)}, revisions,
         counts, recreate=False,

@@ -185,6 +185,33 @@ class TestRedis:
         again = up(path, timeout=60)
         assert {c.action for c in again.changes} == {"unchanged"}
 
+    def test_replicas_scaled_before_up_of_an_edit_are_recreated_by_it(
+        self, path: Path, docker_sdk: Any
+    ) -> None:
+        """`stack scale` after an edit, before `stack up`: the new replica runs the image's
+        (older) settings, so the next `up` must not take it for up to date."""
+        from stack.runtime.scale import scale
+        from stack.runtime.up import up
+
+        name = load(path).topology.name
+        original = path.read_text(encoding="utf-8")
+        edited = original.replace("blue:     {queues: [blue_queue]}",
+                                  "blue:     {queues: [blue_queue], replicas: 2, "
+                                  "time_limit: 120}")  # fmt: skip
+        assert edited != original
+        path.write_text(edited, encoding="utf-8")
+        try:
+            scale(path, ["blue=2"], timeout=90)
+            result = up(path, timeout=90)
+            actions = {c.container: c.action for c in result.changes}
+            assert actions[f"{name}-blue-1"] == "recreated", actions
+            assert actions[f"{name}-blue-2"] == "recreated", actions
+        finally:
+            path.write_text(original, encoding="utf-8")
+        result = up(path, timeout=90)
+        actions = {c.container: c.action for c in result.changes}
+        assert actions[f"{name}-blue-2"] == "removed", actions
+
     def test_scale_out_and_back(self, path: Path, docker_sdk: Any) -> None:
         from stack.runtime.control import Control
         from stack.runtime.endpoints import host_urls
