@@ -86,11 +86,18 @@ def scale(
 def ps(
     file: FileArg = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    all_consumers: Annotated[
+        bool,
+        typer.Option(
+            "--all-consumers",
+            help="Also list workers outside the stack that consume its queues (takes ~1 s).",
+        ),
+    ] = False,
 ) -> None:
     """Services (running/desired replicas, health) and queues (depth, consuming nodes)."""
     from ..runtime.status import status
 
-    data = status(file)
+    data = status(file, every_worker=all_consumers)
     if as_json:
         output.out().print_json(json.dumps(data))
         return
@@ -110,7 +117,10 @@ def _print_status(data: dict[str, Any]) -> None:
     queues = Table("queue", "depth", "consumers", "groups", title=f"{data['project']}: queues")
     for q in data["queues"]:
         depth = "?" if q["depth"] is None else str(q["depth"])
-        queues.add_row(q["name"], depth, ", ".join(q["consumers"]) or "-", ", ".join(q["groups"]))
+        consumers = ", ".join(q["consumers"]) or "-"
+        if q["outside"]:
+            consumers += f" ({len(q['outside'])} outside the stack: {', '.join(q['outside'])})"
+        queues.add_row(q["name"], depth, consumers, ", ".join(q["groups"]))
     output.out().print(queues)
     output.out().print(f"broker: {data['broker'] or 'not running'}")
     if data["flower"]:

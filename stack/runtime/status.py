@@ -89,7 +89,11 @@ def _worker_nodes(project: Project, containers: list[Container]) -> set[str]:
     return nodes
 
 
-def _queues(project: Project, broker: str | None, nodes: set[str]) -> list[dict[str, Any]]:
+def _queues(
+    project: Project, broker: str | None, nodes: set[str], every_worker: bool
+) -> list[dict[str, Any]]:
+    """nodes: the stack's running workers, asked what they consume; every_worker asks every
+    worker on the broker, and the rows name those outside the stack."""
     queues = project.topology.all_queues
     depths: dict[str, int] = {}
     consumers: dict[str, list[str]] = {}
@@ -103,8 +107,11 @@ def _queues(project: Project, broker: str | None, nodes: set[str]) -> list[dict[
             depths = {}
         try:
             with Control(project.topology, broker) as control:
-                # The stack's own workers only: ps returns once they have all answered.
-                consumers = control.active_queues(timeout=1.0, nodes=nodes)
+                # The stack's own workers return as soon as all have answered; asking every
+                # worker takes the whole window, since nobody knows how many will answer.
+                consumers = control.active_queues(
+                    timeout=1.0, nodes=None if every_worker else nodes
+                )
         except Exception:  # no worker answering in time is not an error for ps
             consumers = {}
     return [
@@ -112,14 +119,19 @@ def _queues(project: Project, broker: str | None, nodes: set[str]) -> list[dict[
             "name": q,
             "depth": depths.get(q),
             "consumers": consumers.get(q, []),
+            "outside": [n for n in consumers.get(q, []) if n not in nodes],
             "groups": project.topology.consumers(q),
         }
         for q in queues
     ]
 
 
-def status(path: str | Path | None = None) -> dict[str, Any]:
-    """Everything `stack ps` shows, as JSON-ready data without any secret."""
+def status(path: str | Path | None = None, every_worker: bool = False) -> dict[str, Any]:
+    """Everything `stack ps` shows, as JSON-ready data without any secret.
+
+    every_worker: list consumers from outside the stack too (a worker started by hand, or
+    one left from an older deployment, running older code on the stack's queues).
+    """
     project = open_project(path)
     docker = docker_client.get()
     try:
@@ -133,5 +145,5 @@ def status(path: str | Path | None = None) -> dict[str, Any]:
         "backend": masked(backend),
         "flower": flower_url(docker, project),
         "services": _services(project, containers),
-        "queues": _queues(project, broker, _worker_nodes(project, containers)),
+        "queues": _queues(project, broker, _worker_nodes(project, containers), every_worker),
     }

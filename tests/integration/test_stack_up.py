@@ -212,6 +212,46 @@ class TestRedis:
         actions = {c.container: c.action for c in result.changes}
         assert actions[f"{name}-blue-2"] == "removed", actions
 
+    def test_ps_all_consumers_names_a_worker_outside_the_stack(self, path: Path) -> None:
+        """A worker started by hand on the host (or left from an older deployment) takes
+        tasks from the stack's queues: `ps --all-consumers` shows it, plain `ps` asks only
+        the stack's own workers."""
+        from stack.runtime.control import Control
+        from stack.runtime.endpoints import host_urls
+
+        node = "outside@host"
+        script = (
+            "import sys, stack; app = stack.connect(sys.argv[1]); app.worker_main(["
+            f"'worker', '-P', 'solo', '-Q', 'red_queue', '-n', '{node}', "
+            "'--without-mingle', '--without-gossip', '-l', 'WARNING'])"
+        )
+        worker = subprocess.Popen(
+            [sys.executable, "-c", script, str(path)], cwd=path.parent,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            broker, _ = host_urls(load(path))
+            with Control(load(path).topology, broker) as control:
+                deadline = time.monotonic() + TIMEOUT
+                while not control.ping({node}) and time.monotonic() < deadline:
+                    assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+                    time.sleep(0.2)
+            every = json.loads(invoke("ps", str(path), "--json", "--all-consumers").output)
+            red = next(q for q in every["queues"] if q["name"] == "red_queue")
+            assert red["outside"] == [node], red
+            assert node in red["consumers"]
+            assert any(n.startswith("red@") for n in red["consumers"]), red
+            text = invoke("ps", str(path), "--all-consumers").output
+            squashed = " ".join(text.replace("│", " ").split())  # the table wraps cells
+            assert f"(1 outside the stack: {node})" in squashed, text
+            own = json.loads(invoke("ps", str(path), "--json").output)
+            red = next(q for q in own["queues"] if q["name"] == "red_queue")
+            assert red["outside"] == []
+            assert node not in red["consumers"]
+        finally:
+            worker.terminate()
+            worker.communicate(timeout=30)
+
     def test_scale_out_and_back(self, path: Path, docker_sdk: Any) -> None:
         from stack.runtime.control import Control
         from stack.runtime.endpoints import host_urls
