@@ -7,6 +7,7 @@ containers.
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Iterable
 from pathlib import Path
@@ -17,6 +18,7 @@ from ..errors import StackError
 from ..model import Resources as TopologyResources
 from ..model import Topology
 from ..resources import data_path
+from ..revision import app_revisions
 from .helm_values import (
     ChartValues,
     RabbitMQ,
@@ -66,7 +68,11 @@ def _resources(spec: TopologyResources) -> Resources:
 
 def values(topology: Topology, imgs: plan.ImageSet) -> dict[str, Any]:
     """The chart's values for topology (camelCase, as written to values.yaml)."""
-    by_name = {service.name: service for service in plan.services(topology, imgs)}
+    services = plan.services(topology, imgs)
+    by_name = {service.name: service for service in services}
+    # The image is the pod spec's; what each app pod takes from the ConfigMap is this.
+    checksums = app_revisions("", topology, services)
+    text = topology_text(topology)
     repository, tag = split_image(imgs.app)
     workers = {}
     for name, group in topology.workers.items():
@@ -80,6 +86,7 @@ def values(topology: Topology, imgs: plan.ImageSet) -> dict[str, Any]:
                 "env": {"STACK_GROUP": name, **group.env},
                 "liveness_probe": group.effective_pool != "solo",
                 "resources": _resources(group.resources),
+                "settings_checksum": checksums[name],
                 "autoscale": {"enabled": False}
                 if auto is None
                 else {
@@ -93,17 +100,23 @@ def values(topology: Topology, imgs: plan.ImageSet) -> dict[str, Any]:
     chart = ChartValues.model_validate(
         {
             "project": topology.name,
-            "topology": topology_text(topology),
+            "topology": text,
+            "topology_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "image": {"repository": repository, "tag": tag},
             "env": plan.app_environment(topology),
             "broker": {"type": topology.broker.type},
             "backend": {"type": topology.backend.type},
             "workers": workers,
-            "beat": {"enabled": "beat" in by_name, "args": _args(by_name.get("beat"))},
+            "beat": {
+                "enabled": "beat" in by_name,
+                "args": _args(by_name.get("beat")),
+                "settings_checksum": checksums.get("beat", ""),
+            },
             "flower": {
                 "enabled": "flower" in by_name,
                 "user": topology.monitor.user,
                 "args": _args(by_name.get("flower")),
+                "settings_checksum": checksums.get("flower", ""),
             },
         }
     )

@@ -165,6 +165,9 @@ class Worker(Values):
     )
     resources: Resources = Resources()
     autoscale: Autoscale = Autoscale()
+    settings_checksum: str = Field(
+        "", description="Rolls these pods when their own settings change (see topologySha256)."
+    )
 
 
 class Beat(Values):
@@ -173,6 +176,9 @@ class Beat(Values):
     data_dir: NonEmpty = Field(BEAT_DIR, description="Where the schedule file lives.")
     persistence: Persistence = Persistence(size="64Mi")
     resources: Resources = Resources()
+    settings_checksum: str = Field(
+        "", description="Rolls these pods when their own settings change (see topologySha256)."
+    )
 
 
 class Service(Values):
@@ -187,6 +193,9 @@ class Flower(Values):
     port: int = Field(FLOWER_PORT, ge=1, le=65535, description="Container port.")
     service: Service = Service()
     resources: Resources = Resources()
+    settings_checksum: str = Field(
+        "", description="Rolls these pods when their own settings change (see topologySha256)."
+    )
 
 
 class Probes(Values):
@@ -211,6 +220,12 @@ class ChartValues(Values):
     fullname_override: str = ""
     project: str = Field("", description="The topology's name (label app.kubernetes.io/part-of).")
     topology: str = Field("", description="The topology YAML, mounted at $STACK_TOPOLOGY.")
+    topology_sha256: str = Field(
+        "",
+        description="sha256 of topology as the kit rendered it. While it matches, an app pod "
+        "rolls when its own settingsChecksum changes; else every app pod rolls on any change "
+        "of topology (it was edited by hand).",
+    )
     topology_path: NonEmpty = TOPOLOGY_PATH
     image: ImageRef = ImageRef()
     image_pull_secrets: list[LocalObjectRef] = Field(default_factory=list)

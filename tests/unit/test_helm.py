@@ -420,3 +420,61 @@ def test_pods_boot_from_the_image_snapshot(key: str, tmp_path: Path) -> None:
         assert snap.settings(url, None, group) == settings(loaded, url, None, group)
     mounted.write_text(configmap["data"]["topology.yaml"] + "# edited\n", encoding="utf-8")
     assert snapshot.read(mounted, taken) is None
+
+
+def pod_annotations(text: str, values: dict[str, Any] | None = None) -> dict[str, dict[str, str]]:
+    """Deployment name -> its pod template's annotations, for topology text (or values)."""
+    loaded = load_string(text, "topology.yaml").topology
+    chart_values = values or helm.values(loaded, plan.images(loaded, env={}))
+    docs = [
+        doc
+        for manifest in helm_engine.render(CHART, chart_values, loaded.name, "celery").values()
+        for doc in yaml.safe_load_all(manifest)
+        if doc and doc["kind"] == "Deployment"
+    ]
+    return {
+        d["metadata"]["name"].rpartition("-")[2]: d["spec"]["template"]["metadata"].get(
+            "annotations", {}
+        )
+        for d in docs
+    }
+
+
+def rolled(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]) -> set[str]:
+    return {name for name in before if before[name] != after[name]}
+
+
+APP_COMPONENTS = {"red", "green", "blue", "colorful", "beat", "flower"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("green:    {queues: [green_queue]}", "green:    {queues: [green_queue], "
+         "time_limit: 60}", {"green"}),
+        ("every: 2}", "every: 5}", {"beat"}),
+        ("tasks.multiply: blue_queue", "tasks.multiply: red_queue", APP_COMPONENTS),
+    ],
+)  # fmt: skip
+def test_a_topology_change_rolls_the_pods_whose_settings_it_changes(
+    old: str, new: str, expected: set[str]
+) -> None:
+    text = TOPOLOGIES["colors"]
+    assert old in text
+    before = pod_annotations(text)
+    assert all("checksum/settings" in before[name] for name in APP_COMPONENTS), before
+    assert rolled(before, pod_annotations(text.replace(old, new, 1))) == expected
+
+
+def test_a_topology_edited_in_the_values_rolls_every_app_pod() -> None:
+    """The per-component checksums hold only for the topology the kit rendered."""
+    values = dict(values_of("colors"))
+    values["podAnnotations"] = {"team": "payments"}
+    before = pod_annotations(TOPOLOGIES["colors"], values)
+    assert all(before[name]["team"] == "payments" for name in APP_COMPONENTS)
+    values["topology"] = values["topology"].replace("every: 2", "every: 5")
+    assert values["topology"] != values_of("colors")["topology"]
+    after = pod_annotations(TOPOLOGIES["colors"], values)
+    assert rolled(before, after) == APP_COMPONENTS
+    assert all("checksum/topology" in after[name] for name in APP_COMPONENTS), after
+    assert all(after[name]["team"] == "payments" for name in APP_COMPONENTS)

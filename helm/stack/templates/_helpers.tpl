@@ -119,10 +119,18 @@ securityContext:
       - ALL
 {{- end }}
 
-{{/* Pod annotations: a topology change rolls every app pod (they read it at start). */}}
+{{/* Pod annotations of app pods, which read the topology at start: (root, the pods' own
+settingsChecksum). While the topology is the kit's rendering (topologySha256), a change rolls
+only the pods whose own settings it changes; a topology edited by hand rolls them all. */}}
 {{- define "stack.appAnnotations" -}}
-checksum/topology: {{ .Values.topology | sha256sum }}
-{{- with .Values.podAnnotations }}
+{{- $root := index . 0 -}}
+{{- $own := index . 1 -}}
+{{- if and $own (eq $root.Values.topologySha256 (sha256sum $root.Values.topology)) -}}
+checksum/settings: {{ $own }}
+{{- else -}}
+checksum/topology: {{ $root.Values.topology | sha256sum }}
+{{- end }}
+{{- with $root.Values.podAnnotations }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
