@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     from .model import Topology
     from .plan import Service
 
-# Read by beat alone: an edit of the schedule restarts beat, not the workers and Flower.
+# Read by beat alone (and a worker that embeds it): an edit of the schedule restarts beat,
+# not the workers and Flower.
 BEAT_ONLY = ("beat_schedule",)
 APP_ROLES = ("worker", "beat", "monitor")
 
@@ -78,7 +79,9 @@ def app_revisions(code_hash: str, topology: Topology, services: list[Service]) -
         if service.role not in APP_ROLES:
             continue
         group = service.name if service.role == "worker" else None
-        view = process_view(snap, group, beat=service.role == "beat")
+        # A worker with embed_beat (-B) runs the schedule too.
+        beat = service.role == "beat" or (group is not None and topology.workers[group].embed_beat)
+        view = process_view(snap, group, beat)
         data = json.dumps([code_hash, canonical(view)])
         revisions[service.name] = hashlib.sha256(data.encode()).hexdigest()[:16]
     return revisions

@@ -83,6 +83,9 @@ def test_revisions_are_the_same_in_every_process(text: str, tmp_path: Path) -> N
         ("queues: [red_queue, green_queue, blue_queue]\n",
          "queues: [red_queue, green_queue, blue_queue, extra]\n",
          {"red", "green", "blue", "colorful", "beat", "flower"}),
+        # a worker that embeds beat runs the schedule too
+        ("blue:     {queues: [blue_queue]}", "blue:     {queues: [blue_queue], "
+         "embed_beat: true}", {"blue"}),
         # a comment, replicas: none (replicas are containers, not settings)
         ("# exact name", "# exactly this name", set()),
         ("concurrency: 2, replicas: 1}", "concurrency: 2, replicas: 3}", set()),
@@ -112,6 +115,15 @@ def test_route_order_counts() -> None:
     before = revisions(ORDERED.format(first=glob, second=exact))
     after = revisions(ORDERED.format(first=exact, second=glob))
     assert changed(before, after) == {"w", "flower"}
+
+
+def test_a_worker_that_embeds_beat_follows_the_schedule() -> None:
+    embedded = edit("blue:     {queues: [blue_queue]}",
+                    "blue:     {queues: [blue_queue], embed_beat: true}")  # fmt: skip
+    assert changed(revisions(embedded), revisions(edit("every: 2}", "every: 5}", embedded))) == {
+        "beat",
+        "blue",
+    }
 
 
 def test_a_new_image_code_changes_every_revision() -> None:
