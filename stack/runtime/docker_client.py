@@ -235,6 +235,29 @@ class DockerClient:
                 )
                 return True
 
+    def prune_images(self, project: str) -> list[str]:
+        """Remove the project's app images that a rebuild untagged and no container uses
+        any more (one is left by each edit of the topology); returns their ids."""
+        import docker.errors
+
+        with errors("list images"):
+            images = self.sdk.images.list(
+                filters={"label": labels.selector(project), "dangling": True}
+            )
+        removed = []
+        for image in images:
+            with errors(f"remove image {image.short_id}"):
+                try:
+                    self.sdk.images.remove(image.id)
+                except docker.errors.NotFound:
+                    continue  # removed meanwhile
+                except docker.errors.APIError as exc:
+                    if exc.status_code == 409:  # a container still runs on it: kept
+                        continue
+                    raise
+            removed.append(str(image.id))
+        return removed
+
     def networks(self, project: str) -> list[Any]:
         with errors("list networks"):
             return list(self.sdk.networks.list(filters={"label": labels.selector(project)}))

@@ -12,8 +12,9 @@ INFRA_ROLES = ("broker", "backend")
 
 
 def down(path: str | Path | None = None, volumes: bool = False) -> list[str]:
-    """Stop (each within its grace period) and remove the containers, then the network,
-    and with volumes=True the volumes. Returns what was removed, as "kind name" lines."""
+    """Stop (each within its grace period) and remove the containers, the app images a
+    rebuild replaced, then the network, and with volumes=True the volumes (the current app
+    image stays, for the next `stack up`). Returns what was removed, as "kind name" lines."""
     topology = load(path).topology
     docker = docker_client.get()
     project = topology.name
@@ -25,6 +26,7 @@ def down(path: str | Path | None = None, volumes: bool = False) -> list[str]:
     for batch in (apps, infra):
         stop_all(docker, batch)
         removed += [f"container {c.name}" for c in batch]
+    removed += [f"image {i.removeprefix('sha256:')[:12]}" for i in docker.prune_images(project)]
     for network in docker.networks(project):
         docker.remove(network, f"network {network.name}")
         removed.append(f"network {network.name}")

@@ -168,6 +168,7 @@ def up(
             raise _halt_apps(docker, apps_done, apps_waiting, exc) from None
     changes += infra_done + apps_done
     readiness.wait(infra_waiting + apps_waiting, deadline, timeout)
+    docker.prune_images(project.name)
     return UpResult(
         project=project.name,
         services=[(s.name, s.role, s.replicas) for s in project.services],

@@ -110,6 +110,10 @@ def check_down(path: Path, docker_sdk: Any) -> None:
     output = invoke("down", str(path), "--volumes").output
     assert f"container {name}-redis-1" in output
     assert leftovers(docker_sdk, name) == {"containers": [], "networks": [], "volumes": []}
+    # The app images that rebuilds replaced go too; the current one stays for the next up.
+    label = f"io.stack.project={name}"
+    assert docker_sdk.images.list(filters={"label": label, "dangling": True}) == []
+    assert docker_sdk.images.list(filters={"label": label})
 
 
 class TestRedis:
@@ -179,6 +183,7 @@ class TestRedis:
         assert red_after.id == red_before.id
         green = docker_sdk.containers.get(f"{name}-green-1")
         assert green.image.id != red_after.image.id  # the new image, red on the older one
+        assert docker_sdk.images.get(red_after.image.id).tags == []  # kept while in use
         logs = green.logs().decode()
         assert "concurrency: 3 (prefork)" in logs, logs[-2000:]
         check_colours(path)
