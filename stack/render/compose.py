@@ -43,10 +43,18 @@ def _ports(service: Service, bind: str) -> list[dict[str, Any]]:
     return ports
 
 
-def service_dict(service: Service, topology: Topology) -> dict[str, Any]:
+APP_ROLES = ("worker", "beat", "monitor")
+
+
+def service_dict(service: Service, topology: Topology, builds: bool = True) -> dict[str, Any]:
+    """builds: this app service builds the shared app image; the others use it as built.
+    (With a `build:` each, Compose builds the same image once per service.)"""
     out: dict[str, Any] = {"image": service.image}
-    if service.role in ("worker", "beat", "monitor"):
-        out["build"] = {"context": BUILD_DIR}
+    if service.role in APP_ROLES:
+        if builds:
+            out["build"] = {"context": BUILD_DIR}
+        else:
+            out["pull_policy"] = "never"
     if service.hostname:
         out["hostname"] = service.hostname
     out["command"] = [_literal(part) for part in service.command]
@@ -79,12 +87,13 @@ def service_dict(service: Service, topology: Topology) -> dict[str, Any]:
 def render(topology: Topology, imgs: ImageSet) -> dict[str, Any]:
     """The compose file of the whole topology."""
     services = plan.services(topology, imgs)
+    builder = next((s for s in services if s.role in APP_ROLES), None)
     volumes: dict[str, dict[str, Any]] = {
         name: {} for service in services for name in service.volumes
     }
     return {
         "name": topology.name,
-        "services": {s.name: service_dict(s, topology) for s in services},
+        "services": {s.name: service_dict(s, topology, s is builder) for s in services},
         "networks": {NETWORK: {}},
         "volumes": volumes,
     }

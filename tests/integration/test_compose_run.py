@@ -143,6 +143,11 @@ def running(rendered: Rendered, docker_sdk: Any) -> Iterator[Rendered]:
         build = stack.compose("build", timeout=UP_TIMEOUT * 2)
         built = time.monotonic()
         assert build.returncode == 0, f"docker compose build failed:\n{_tail(build.stderr)}"
+        # One build of the app image, not one per service that runs it.
+        images = docker_sdk.images.list(
+            filters={"label": f"com.docker.compose.project={stack.project}"}
+        )
+        assert len(images) == 1, [i.tags for i in images]
         up = stack.compose(
             "up", "-d", "--wait", "--wait-timeout", str(UP_TIMEOUT), timeout=UP_TIMEOUT + 60
         )

@@ -42,6 +42,17 @@ def test_golden(demo: str) -> None:
     )
 
 
+@pytest.mark.parametrize("demo", sorted(DEMOS))
+def test_one_service_builds_the_app_image(demo: str) -> None:
+    """Compose would build the image once per service with a `build:` of its own."""
+    services = rendered(DEMOS[demo])["services"]
+    apps = {n: s for n, s in services.items() if s["image"] == services["red"]["image"]}
+    assert set(apps) == {"red", "green", "blue", "colorful", "beat", "flower"}
+    builders = [n for n, s in apps.items() if "build" in s]
+    assert builders == ["red"]
+    assert all(s["pull_policy"] == "never" for n, s in apps.items() if n != "red")
+
+
 def check_compose_schema(data: dict[str, Any], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     """check-jsonschema with its bundled copy of the Compose Specification schema."""
     target = tmp_path / "compose.yaml"
