@@ -57,16 +57,15 @@ def canonical(value: Any) -> Any:
 
 def process_view(snap: snapshot.Snapshot, group: str | None, beat: bool) -> dict[str, Any]:
     """What boot.py gives the process of a worker group (group None: beat or Flower)."""
-    conf = snap.settings(None, None, group)
-    if conf is None:
-        raise KeyError(f"{group!r} is not a worker group")
-    if not beat:
+    conf = snap.settings(None, None, group)  # None: boot.py exits (an unknown group)
+    if conf is not None and not beat:
         for key in BEAT_ONLY:
             conf.pop(key, None)
     return {
         "app": snap.app,
         "broker_type": snap.broker_type,
         "visibility_timeout": snap.visibility_timeout,
+        "group": group,
         "settings": conf,
     }
 
@@ -78,9 +77,12 @@ def app_revisions(code_hash: str, topology: Topology, services: list[Service]) -
     for service in services:
         if service.role not in APP_ROLES:
             continue
-        group = service.name if service.role == "worker" else None
+        # The group whose settings boot.py loads: STACK_GROUP, which a group's `env:` may set.
+        group = service.environment.get("STACK_GROUP") or None
         # A worker with embed_beat (-B) runs the schedule too.
-        beat = service.role == "beat" or (group is not None and topology.workers[group].embed_beat)
+        beat = service.role == "beat" or (
+            service.role == "worker" and topology.workers[service.name].embed_beat
+        )
         view = process_view(snap, group, beat)
         data = json.dumps([code_hash, canonical(view)])
         revisions[service.name] = hashlib.sha256(data.encode()).hexdigest()[:16]

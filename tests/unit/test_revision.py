@@ -117,6 +117,15 @@ def test_route_order_counts() -> None:
     assert changed(before, after) == {"w", "flower"}
 
 
+def test_a_group_runs_the_settings_its_stack_group_names() -> None:
+    """boot.py loads the settings of STACK_GROUP, which a group's env may point elsewhere."""
+    text = edit("red:      {queues: [red_queue], concurrency: 2, replicas: 1}",
+                "red:      {queues: [red_queue], env: {STACK_GROUP: blue}}")  # fmt: skip
+    later = edit("blue:     {queues: [blue_queue]}", "blue:     {queues: [blue_queue], "
+                 "time_limit: 60}", text)  # fmt: skip
+    assert changed(revisions(text), revisions(later)) == {"red", "blue"}
+
+
 def test_a_worker_that_embeds_beat_follows_the_schedule() -> None:
     embedded = edit("blue:     {queues: [blue_queue]}",
                     "blue:     {queues: [blue_queue], embed_beat: true}")  # fmt: skip
