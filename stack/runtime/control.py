@@ -30,6 +30,12 @@ class Control:
         self.app.conf.broker_transport_options = options
         self.app.conf.broker_connection_retry_on_startup = False
         self.app.conf.broker_connection_timeout = 2.0
+        # Import the transport (redis-py or py-amqp) and the pidbox now, without connecting:
+        # ~0.2 s that readiness spends in a background thread while the engine starts
+        # containers, not after, on the way to the first ping.
+        with self.app.connection_for_write() as conn:
+            conn.transport  # noqa: B018
+        self.app.control.mailbox  # noqa: B018
 
     def close(self) -> None:
         """Close the app's broker and result connections (they would leak sockets)."""

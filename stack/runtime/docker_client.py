@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import RuntimeStackError
 from . import labels
-from .spec import ContainerSpec
+from .spec import ContainerSpec, for_engine
 
 Container = Any  # docker.models.containers.Container (the SDK ships no types)
 
@@ -137,21 +137,23 @@ class DockerClient:
                 init=spec.init,
             )
             endpoint = api.create_endpoint_config(aliases=list(spec.aliases))
-            created = api.create_container(
+            config = api.create_container_config(
                 spec.image_id,
                 command=list(spec.command),
-                name=spec.name,
                 hostname=spec.hostname,
                 environment=spec.environment,
                 labels=spec.labels,
                 ports=[int(key.split("/")[0]) for key in spec.ports],
                 volumes=list(spec.volumes.values()) or None,
-                healthcheck=spec.healthcheck,
                 stop_timeout=spec.stop_timeout,
                 host_config=host_config,
                 networking_config=api.create_networking_config({spec.network: endpoint}),
                 detach=True,
             )
+            # Set after: the SDK's Healthcheck type drops StartInterval.
+            if spec.healthcheck is not None:
+                config["Healthcheck"] = for_engine(spec.healthcheck, api.api_version)
+            created = api.create_container_from_config(config, spec.name)
             container = self.sdk.containers.get(created["Id"])
         with errors(f"start container {spec.name}"):
             container.start()

@@ -153,6 +153,17 @@ class TestRedis:
         for line in secrets_text.splitlines():
             assert line.partition("=")[2] not in output, "a secret leaked into the logs"
 
+    def test_docker_probes_every_30s_not_every_2s(self, path: Path, docker_sdk: Any) -> None:
+        """Each probe is an exec (~60 ms of engine CPU); readiness is checked by `stack up`."""
+        name = load(path).topology.name
+        containers = docker_sdk.containers.list(filters={"label": f"io.stack.project={name}"})
+        checks = {c.name: c.attrs["Config"].get("Healthcheck") for c in containers}
+        assert checks[f"{name}-red-1"], checks
+        assert checks[f"{name}-redis-1"], checks
+        for container, check in checks.items():
+            if check:
+                assert check["Interval"] == 30 * 10**9, (container, check)
+
     def test_up_again_changes_nothing(self, path: Path) -> None:
         from stack.runtime.up import up
 
