@@ -106,8 +106,12 @@ def beat_schedule(topology: Topology) -> dict[str, dict[str, Any]]:
             "args": tuple(entry.args),
             "kwargs": dict(entry.kwargs),
         }
+        # Sent as the message's ignore_result header, which the worker honours over the
+        # task's own setting: 5 Redis commands per run, and a result kept until it expires.
+        options: dict[str, Any] = {"ignore_result": entry.ignore_result}
         if entry.queue:
-            item["options"] = {"queue": entry.queue}
+            options["queue"] = entry.queue
+        item["options"] = options
         schedule[name] = item
     return schedule
 

@@ -275,6 +275,11 @@ class BeatEntry(Model):
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
     queue: QueueName | None = Field(None, description="Override the routed queue.")
+    ignore_result: bool = Field(
+        True,
+        description="Store no result of the periodic task: beat keeps no handle on it, so "
+        "nothing reads one. Set false if something looks its results up by task id.",
+    )
 
     @field_validator("every", mode="before")
     @classmethod

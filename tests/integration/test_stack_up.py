@@ -7,6 +7,7 @@ that nothing with the project's label is left.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -143,6 +144,26 @@ class TestRedis:
             ticks = [line for line in lines if "'tick from " in line and "succeeded" in line]
             time.sleep(1)
         assert len(ticks) >= 3, "beat's periodic_task did not run on blue/colorful"
+
+    def test_beat_runs_store_no_result_but_the_same_task_sent_by_hand_does(
+        self, path: Path
+    ) -> None:
+        from stack.runtime.logs import logs
+
+        app = connect(path)
+        by_hand = app.send_task("tasks.periodic_task", queue="blue_queue")
+        assert "tick from" in str(by_hand.get(timeout=TIMEOUT))
+        assert app.AsyncResult(by_hand.id).state == "SUCCESS"
+        pattern = re.compile(r"Task tasks\.periodic_task\[([0-9a-f-]{36})\] succeeded")
+        deadline = time.monotonic() + 15
+        ticks: set[str] = set()
+        while time.monotonic() < deadline and len(ticks) < 2:
+            lines = [line for group in ("blue", "colorful") for _, line in logs(path, group)]
+            ticks = {m.group(1) for line in lines if (m := pattern.search(line))} - {by_hand.id}
+            time.sleep(1)
+        assert len(ticks) >= 2, "no periodic_task run by beat in the logs"
+        states = {app.AsyncResult(task_id).state for task_id in ticks}
+        assert states == {"PENDING"}, "beat's runs stored results nobody can read"
 
     def test_no_secret_in_logs(self, path: Path) -> None:
         project = load(path)

@@ -27,7 +27,12 @@ def test_fuzz_inputs_are_not_all_trivially_rejected(tmp_path: Path) -> None:
     """The generator must produce valid files too, or the fuzz would test only one path."""
     from hypothesis import find
 
-    valid = find(topology_texts(), lambda text: _is_valid(text), settings=settings(database=None))
+    # Derandomized, with room to search: a random search of the default 100 examples found
+    # no valid file about once in 15 runs, a flaky failure.
+    valid = find(
+        topology_texts(), lambda text: _is_valid(text),
+        settings=settings(database=None, derandomize=True, max_examples=2000),
+    )  # fmt: skip
     assert load_string(valid).topology.name
 
 
