@@ -45,12 +45,29 @@ def _is_render_output(directory: Path) -> bool:
     return (directory / "stack.env").is_file() and (directory / "compose.yaml").is_file()
 
 
-def _tree(root: Path, prefix: str, skip: frozenset[Path] = frozenset()) -> dict[str, bytes]:
+def dockerignored(root: Path) -> set[str] | None:
+    """The paths under root that root/.dockerignore lets into a build, as `docker build`
+    reads it (the Docker SDK's own parser); None without a .dockerignore."""
+    ignore = root / ".dockerignore"
+    if not ignore.is_file():
+        return None
+    from docker.utils.build import exclude_paths  # lazy: only for apps that have one
+
+    lines = ignore.read_text(encoding="utf-8").splitlines()
+    patterns = [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+    return {Path(p).as_posix() for p in exclude_paths(str(root), patterns)}
+
+
+def _tree(
+    root: Path, prefix: str, skip: frozenset[Path] = frozenset(), allowed: set[str] | None = None
+) -> dict[str, bytes]:
     files: dict[str, bytes] = {}
     rendered: dict[Path, bool] = {}  # subdirectory -> is a render output (cached)
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(root)
         if any(part in EXCLUDED for part in rel.parts) or not path.is_file():
+            continue
+        if allowed is not None and rel.as_posix() not in allowed:
             continue
         if skip and any(s == path or s in path.parents for s in skip):
             continue
@@ -76,7 +93,9 @@ def context_files(
     """
     topology = loaded.topology
     app_dir = (loaded.base_dir / topology.image.context).resolve()
-    files = _tree(app_dir, "app", frozenset(p.resolve() for p in skip))
+    # A .dockerignore keeps data, builds and other noise out of the image and out of the
+    # code hash, so that editing them does not restart every app container.
+    files = _tree(app_dir, "app", frozenset(p.resolve() for p in skip), dockerignored(app_dir))
     requirements = topology.image.requirements
     app_req = app_dir / requirements if requirements else None
     has_app_req = bool(app_req and app_req.is_file())

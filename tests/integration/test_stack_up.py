@@ -378,6 +378,27 @@ class TestRedis:
         assert done.returncode == 0, done.stdout + done.stderr
         assert "all tasks ran on the right groups" in done.stdout
 
+    def test_dockerignored_files_stay_out_and_editing_them_restarts_nothing(
+        self, path: Path, docker_sdk: Any
+    ) -> None:
+        from stack.runtime.up import up
+
+        name = load(path).topology.name
+        scratch = path.parent / "scratch"
+        scratch.mkdir()
+        (scratch / "data.csv").write_text("1,2\n", encoding="utf-8")
+        (path.parent / ".dockerignore").write_text("# local data\nscratch/\n", encoding="utf-8")
+        up(path, timeout=90)  # the new .dockerignore is itself new code: a rebuild
+        red = docker_sdk.containers.get(f"{name}-red-1")
+        listing = red.exec_run(["ls", "/app"]).output.decode().split()
+        assert "tasks.py" in listing
+        assert "scratch" not in listing
+        (scratch / "data.csv").write_text("3,4\n", encoding="utf-8")
+        (scratch / "more.csv").write_text("5,6\n", encoding="utf-8")
+        again = up(path, timeout=60)
+        assert not again.image_built
+        assert {c.action for c in again.changes} == {"unchanged"}
+
     def test_ps_json(self, path: Path) -> None:
         check_ps(path)
 

@@ -173,3 +173,33 @@ def test_code_hash_leaves_out_the_topology_only(tmp_path: Path) -> None:
     assert hashes() == first
     (app / "tasks.py").write_text((app / "tasks.py").read_text() + "\n# edited\n")
     assert hashes() != first
+
+
+def test_dockerignore_keeps_files_out_of_the_image_and_the_code_hash(tmp_path: Path) -> None:
+    from stack.image import context_files
+
+    app = tmp_path / "colors"
+    shutil.copytree(COLORS, app, ignore=shutil.ignore_patterns(".stack", "__pycache__"))
+    (app / "data").mkdir()
+    (app / "data" / "big.csv").write_text("1,2\n")
+    (app / "notes.md").write_text("draft\n")
+    (app / "keep.md").write_text("kept\n")
+    (app / ".dockerignore").write_text("# comment\ndata/\n*.md\n!keep.md\n")
+
+    def files() -> dict[str, bytes]:
+        project = from_loaded(load(app / "topology.yaml"))
+        return context_files(project.loaded, project.images, None)
+
+    first = files()
+    assert "app/data/big.csv" not in first
+    assert "app/notes.md" not in first
+    assert "app/README.md" not in first
+    assert "app/keep.md" in first
+    assert "app/tasks.py" in first
+    project = from_loaded(load(app / "topology.yaml"))
+    before = code_hash(first, "sha256:base", project)
+    (app / "data" / "big.csv").write_text("3,4\n")
+    (app / "notes.md").write_text("edited\n")
+    assert code_hash(files(), "sha256:base", project) == before
+    (app / "keep.md").write_text("edited\n")
+    assert code_hash(files(), "sha256:base", project) != before
