@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import shutil
 import tarfile
@@ -109,6 +110,21 @@ def context_files(
         files.update(_tree(wheelhouse, "wheels"))
     files["Dockerfile"] = dockerfile(loaded, imgs, wheelhouse is not None, has_app_req).encode()
     return files
+
+
+def context_digest(files: dict[str, bytes], salt: str = "") -> str:
+    """16 hex digits of a build context's names and contents (and salt)."""
+    digest = hashlib.sha256(salt.encode())
+    for name, data in sorted(files.items()):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return digest.hexdigest()[:16]
+
+
+def content_tag(repository: str, files: dict[str, bytes]) -> str:
+    """repository:<12 hex of the context>: a tag that changes whenever what the image is
+    built from does, so `docker compose up` builds the new image instead of running the
+    one it already has (it builds only images it does not have)."""
+    return f"{repository}:{context_digest(files)[:12]}"
 
 
 def tar_context(files: dict[str, bytes]) -> io.BytesIO:

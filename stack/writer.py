@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from . import image, plan, secrets, yamlio
@@ -15,14 +16,18 @@ def write_all(loaded: Loaded, out_dir: Path, wheelhouse: Path | None) -> list[Pa
     imgs = plan.images(topology)
     out_dir.mkdir(parents=True, exist_ok=True)
     compose_file = out_dir / "compose.yaml"
-    compose_file.write_text(yamlio.dump(compose.render(topology, imgs)), encoding="utf-8")
     env_file = out_dir / compose.ENV_FILE
-    values = secrets.ensure(loaded.base_dir, topology)
-    secrets.write_private(env_file, secrets.env_file_text(secrets.container_env(topology, values)))
     build_dir = out_dir / compose.BUILD_DIR
     # Our own output never goes into the image (stack.env holds the secrets).
     outputs = (compose_file, env_file, build_dir, out_dir / "helm")
-    image.write_context(image.context_files(loaded, imgs, wheelhouse, outputs), build_dir)
+    files = image.context_files(loaded, imgs, wheelhouse, outputs)
+    if not topology.image.name:  # a name of the user's own is theirs to change
+        repository = imgs.app.rpartition(":")[0]
+        imgs = replace(imgs, app=image.content_tag(repository, files))
+    compose_file.write_text(yamlio.dump(compose.render(topology, imgs)), encoding="utf-8")
+    values = secrets.ensure(loaded.base_dir, topology)
+    secrets.write_private(env_file, secrets.env_file_text(secrets.container_env(topology, values)))
+    image.write_context(files, build_dir)
     written = [compose_file, env_file, build_dir]
     try:
         from .render import helm

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..image import context_files, tar_context
+from ..image import context_digest, context_files, tar_context
 from . import labels
 from .docker_client import DockerClient
 from .project import Project
@@ -17,10 +17,7 @@ Status = Callable[[str], None]
 
 
 def context_hash(files: dict[str, bytes], base_image_id: str) -> str:
-    digest = hashlib.sha256(base_image_id.encode())
-    for name, data in sorted(files.items()):
-        digest.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
-    return digest.hexdigest()[:16]
+    return context_digest(files, base_image_id)
 
 
 def code_hash(files: dict[str, bytes], base_image_id: str, project: Project) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+import yaml
 from typer.testing import CliRunner
 
 from stack.cli.main import app as cli
@@ -56,7 +57,9 @@ class Rendered:
 
     @property
     def app_image(self) -> str:
-        return f"{self.project}-app:latest"
+        """The app image's tag as rendered: it changes with what the image is built from."""
+        data = yaml.safe_load(self.compose_file.read_text(encoding="utf-8"))
+        return str(data["services"]["red"]["image"])
 
     def compose(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         """`docker compose` on this project only (-p pins it whatever the environment says)."""
@@ -264,3 +267,25 @@ def test_rendered_files_hold_no_secret(rendered: Rendered) -> None:
         if any(s.encode() in p.read_bytes() for s in secrets)
     ]
     assert not leaked_files, f"secrets in the build context: {leaked_files}"
+
+
+def test_an_edit_rendered_again_is_built_and_run_by_compose_up(
+    running: Rendered, docker_sdk: Any
+) -> None:
+    """`docker compose up` builds only images it lacks: the rendered tag must change with
+    the topology, or the containers would keep running the old one."""
+    before = running.app_image
+    text = running.topology.read_text(encoding="utf-8")
+    edited = text.replace("every: 2}", "every: 3}")
+    assert edited != text
+    running.topology.write_text(edited, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["render", str(running.topology), "--out", str(running.out)])
+    assert result.exit_code == 0, result.output
+    assert running.app_image != before
+    up = running.compose(
+        "up", "-d", "--wait", "--wait-timeout", str(UP_TIMEOUT), timeout=UP_TIMEOUT * 2 + 60
+    )
+    assert up.returncode == 0, f"{_tail(up.stderr)}\n{_diagnostics(running)}"
+    beat = docker_sdk.containers.get(f"{running.project}-beat-1")
+    assert "every: 3}" in beat.exec_run(["cat", "/etc/stack/topology.yaml"]).output.decode()
+    docker_sdk.images.remove(before)  # no container runs it any more

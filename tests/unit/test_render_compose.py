@@ -183,3 +183,35 @@ def test_render_command_writes_files_with_private_env(tmp_path: Path) -> None:
     # A second render keeps the same secrets.
     CliRunner().invoke(app, ["render", str(work / "topology.yaml"), "--out", str(out)])
     assert password in env_file.read_text()
+
+
+def test_rendered_app_tag_follows_what_the_image_is_built_from(tmp_path: Path) -> None:
+    """`docker compose up` builds only an image it does not have: an unchanged context keeps
+    its tag (nothing rebuilt, nothing recreated), any edit gets a new one."""
+    from stack.writer import write_all
+
+    app = tmp_path / "colors"
+    shutil.copytree(COLORS, app, ignore=shutil.ignore_patterns(".stack", "__pycache__"))
+    topology = app / "topology.yaml"
+
+    def tag() -> str:
+        write_all(load(topology), tmp_path / "out", None)
+        data = yaml.safe_load((tmp_path / "out" / "compose.yaml").read_text(encoding="utf-8"))
+        images = {s["image"] for n, s in data["services"].items() if n != "redis"}
+        assert len(images) == 1
+        return images.pop()
+
+    first = tag()
+    assert first.startswith("colors-app:")
+    assert first != "colors-app:latest"
+    assert tag() == first
+    topology.write_text(topology.read_text(encoding="utf-8").replace("every: 2}", "every: 3}"))
+    second = tag()
+    assert second != first
+    (app / "tasks.py").write_text((app / "tasks.py").read_text() + "\n# edited\n")
+    assert tag() not in (first, second)
+    text = topology.read_text(encoding="utf-8")
+    named = text.replace("image: {context: .}", "image: {context: ., name: 'mine:1'}")
+    assert named != text
+    topology.write_text(named, encoding="utf-8")
+    assert tag() == "mine:1"
