@@ -159,7 +159,10 @@ def base_settings(topology: Topology) -> dict[str, Any]:
     if topology.monitor.flower:
         # Flower shows tasks only from events; workers also need -E (set by the kit).
         conf["worker_send_task_events"] = True
-        conf["task_send_sent_event"] = True
+        # Off unless asked (Celery's default): the task-sent event is a PUBLISH, with a
+        # Redis client of its own, on every send of every producer; Flower still sees each
+        # task from the moment a worker receives it.
+        conf["task_send_sent_event"] = topology.monitor.sent_events
     return conf
 
 

@@ -145,6 +145,26 @@ class TestRedis:
             time.sleep(1)
         assert len(ticks) >= 3, "beat's periodic_task did not run on blue/colorful"
 
+    def test_a_send_is_one_broker_command_though_flower_is_on(
+        self, path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """No task-sent PUBLISH with every send (monitor.sent_events is off by default)."""
+        import redis
+
+        app = connect(path)
+        commands: list[str] = []
+        original = redis.Redis.execute_command
+
+        def spy(client: Any, *args: Any, **options: Any) -> Any:
+            commands.append(str(args[0]).upper())
+            return original(client, *args, **options)
+
+        with app.producer_or_acquire() as producer:
+            app.send_task("tasks.red_task", producer=producer, ignore_result=True)  # connects
+            monkeypatch.setattr(redis.Redis, "execute_command", spy)
+            app.send_task("tasks.red_task", producer=producer, ignore_result=True)
+        assert commands == ["LPUSH"]
+
     def test_beat_runs_store_no_result_but_the_same_task_sent_by_hand_does(
         self, path: Path
     ) -> None:

@@ -87,3 +87,20 @@ def test_bad_values_are_errors(extra: str) -> None:
     with pytest.raises(TopologyError) as info:
         load_string(TEXT % extra, "t.yaml")
     assert any(p.path.startswith("workers.g.") for p in info.value.problems)
+
+
+@pytest.mark.parametrize(
+    ("monitor", "worker_events", "sent_events"),
+    [
+        ("", True, False),  # Flower on by default: task events, no sent event per send
+        ("monitor: {sent_events: true}\n", True, True),
+        ("monitor: {flower: false}\n", None, None),
+    ],
+)
+def test_events_follow_the_monitor(
+    monitor: str, worker_events: bool | None, sent_events: bool | None
+) -> None:
+    topology = load_string(TEXT % "" + monitor, "t.yaml").topology
+    conf = settings(topology, "redis://b", None)
+    assert conf.get("worker_send_task_events") is worker_events
+    assert conf.get("task_send_sent_event") is sent_events
