@@ -122,6 +122,13 @@ class Readiness:
             return True
         return self.docker.exec_ok(container, ["sh", "-c", READY_PROBE])
 
+    def check(self, service: Service, container: Container) -> bool:
+        """One probe of one replica of a non-worker service, as `wait` does it."""
+        check: Callable[[Container], bool] = {
+            "redis": self._redis, "rabbitmq": self._rabbitmq, "flower": self._flower,
+        }.get(service.name, self._beat)  # fmt: skip
+        return check(container)
+
     def _new_control(self) -> Control:
         from .endpoints import host_urls
 
@@ -183,11 +190,8 @@ class Readiness:
 
     def _probe(self, item: Waiting) -> None:
         role, name = item.service.role, item.service.name
-        check: Callable[[Container], bool] = {
-            "redis": self._redis, "rabbitmq": self._rabbitmq, "flower": self._flower,
-        }.get(name, self._beat)  # fmt: skip
         for container in item.pending:
-            if check(container):
+            if self.check(item.service, container):
                 item.ready.add(container.name)
         item.detail = {
             "redis": "redis does not answer PING on its published port",

@@ -8,10 +8,10 @@ from typing import Any
 from ..errors import RuntimeStackError
 from . import docker_client, labels
 from .control import Control
-from .docker_client import Container
+from .docker_client import Container, DockerClient
 from .endpoints import host_urls, masked
 from .project import Project, open_project
-from .ready import node_name
+from .ready import Readiness, node_name
 from .up import flower_url
 
 # kombu's Redis transport keeps priorities 3, 6 and 9 in keys "{queue}\x06\x16{priority}".
@@ -19,7 +19,18 @@ REDIS_PRIORITY_SEP = "\x06\x16"
 REDIS_PRIORITIES = (3, 6, 9)
 
 
-def _services(project: Project, containers: list[Container]) -> list[dict[str, Any]]:
+def _health(container: Container, ready: set[str]) -> str | None:
+    """Docker's health; "ready" while Docker has not probed yet (it probes every 30 s, and
+    before Docker 25 not sooner) but the kit's own check of the container passed."""
+    health = docker_client.health_of(container)
+    if health == "starting" and container.name in ready:
+        return "ready"
+    return health
+
+
+def _services(
+    project: Project, containers: list[Container], ready: set[str]
+) -> list[dict[str, Any]]:
     rows = []
     names = [s.name for s in project.services]
     names += sorted({c.labels.get(labels.SERVICE, "") for c in containers} - set(names))
@@ -30,7 +41,7 @@ def _services(project: Project, containers: list[Container]) -> list[dict[str, A
             {
                 "name": c.name,
                 "state": c.status,
-                "health": docker_client.health_of(c),
+                "health": _health(c, ready),
                 "replica": docker_client.replica_of(c),
             }
             for c in mine
@@ -41,7 +52,7 @@ def _services(project: Project, containers: list[Container]) -> list[dict[str, A
                 "role": service.role if service else mine[0].labels.get(labels.ROLE, ""),
                 "desired": service.replicas if service else 0,
                 "running": sum(1 for c in mine if c.status == "running"),
-                "healthy": sum(1 for b in boxes if b["health"] == "healthy"),
+                "healthy": sum(1 for b in boxes if b["health"] in ("healthy", "ready")),
                 "containers": boxes,
             }
         )
@@ -91,18 +102,21 @@ def _worker_nodes(project: Project, containers: list[Container]) -> set[str]:
 
 def _queues(
     project: Project, broker: str | None, nodes: set[str], every_worker: bool
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], bool, set[str]]:
     """nodes: the stack's running workers, asked what they consume; every_worker asks every
-    worker on the broker, and the rows name those outside the stack."""
+    worker on the broker, and the rows name those outside the stack. Also: whether the
+    broker answered, and which nodes did."""
     queues = project.topology.all_queues
     depths: dict[str, int] = {}
     consumers: dict[str, list[str]] = {}
+    answered = False
     if broker is not None:
         try:
             if broker.startswith(("redis://", "rediss://")):
                 depths = _redis_depths(broker, queues)
             else:
                 depths = _amqp_depths(broker, queues)
+            answered = True
         except Exception:  # an unreachable broker: depths unknown, shown as null
             depths = {}
         try:
@@ -114,7 +128,7 @@ def _queues(
                 )
         except Exception:  # no worker answering in time is not an error for ps
             consumers = {}
-    return [
+    rows = [
         {
             "name": q,
             "depth": depths.get(q),
@@ -124,6 +138,37 @@ def _queues(
         }
         for q in queues
     ]
+    return rows, answered, {n for names in consumers.values() for n in names}
+
+
+def _ready(
+    docker: DockerClient,
+    project: Project,
+    containers: list[Container],
+    broker_answered: bool,
+    nodes: set[str],
+) -> set[str]:
+    """Containers that Docker still calls "starting" but that pass the kit's own check, as
+    `stack up` waits for them: the worker answered the control request, the broker or
+    backend answers on its published port, Flower's /healthcheck answers, beat's ready
+    file exists."""
+    ready = set()
+    probe = Readiness(docker, project, None)
+    for container in containers:
+        if docker_client.health_of(container) != "starting":
+            continue
+        service = project.service(container.labels.get(labels.SERVICE, ""))
+        if service is None:
+            continue
+        if service.role == "worker":
+            ok = node_name(service, container) in nodes
+        elif service.role == "broker" and broker_answered:
+            ok = True
+        else:
+            ok = probe.check(service, container)
+        if ok:
+            ready.add(container.name)
+    return ready
 
 
 def status(path: str | Path | None = None, every_worker: bool = False) -> dict[str, Any]:
@@ -139,11 +184,15 @@ def status(path: str | Path | None = None, every_worker: bool = False) -> dict[s
     except RuntimeStackError:
         broker, backend = None, None
     containers = docker.containers(project.name)
+    queues, answered, nodes = _queues(
+        project, broker, _worker_nodes(project, containers), every_worker
+    )
+    ready = _ready(docker, project, containers, answered, nodes)
     return {
         "project": project.name,
         "broker": masked(broker),
         "backend": masked(backend),
         "flower": flower_url(docker, project),
-        "services": _services(project, containers),
-        "queues": _queues(project, broker, _worker_nodes(project, containers), every_worker),
+        "services": _services(project, containers, ready),
+        "queues": queues,
     }

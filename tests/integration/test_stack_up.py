@@ -96,6 +96,9 @@ def check_ps(path: Path) -> dict[str, Any]:
     assert set(services) >= {"redis", "red", "green", "blue", "colorful", "beat", "flower"}
     for service in services.values():
         assert service["running"] == service["desired"] >= 1, service
+        # Docker's healthy, or (before its first probe, up to 30 s) the kit's own check.
+        assert service["healthy"] == service["running"], service
+        assert {c["health"] for c in service["containers"]} <= {"healthy", "ready"}, service
     queues = {q["name"]: q for q in data["queues"]}
     assert set(queues) == {"red_queue", "green_queue", "blue_queue", "celery"}
     assert all(isinstance(q["depth"], int) for q in queues.values()), queues
