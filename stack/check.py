@@ -22,7 +22,7 @@ def _unknown_queue(queue: str, topology: Topology) -> str:
     return f"queue {queue!r} is not declared in queues{hint}"
 
 
-def check(topology: Topology) -> list[Finding]:
+def check(topology: Topology, warnings: bool = True) -> list[Finding]:
     found: list[Finding] = []
     declared = set(topology.all_queues)
     for pattern, spec in topology.routes.items():
@@ -45,7 +45,7 @@ def check(topology: Topology) -> list[Finding]:
     for name, entry in topology.beat.items():
         if entry.queue is not None and entry.queue not in declared:
             found.append(("error", ("beat", name, "queue"), _unknown_queue(entry.queue, topology)))
-    if any(severity == "error" for severity, _, _ in found):
+    if not warnings or any(severity == "error" for severity, _, _ in found):
         return found  # routing below needs a consistent topology
     return found + _warnings(topology)
 

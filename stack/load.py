@@ -40,10 +40,14 @@ def discover(path: str | Path | None) -> Path:
     return Path(env) if env else Path(DEFAULT_FILE)
 
 
-def load(path: str | Path | None = None) -> Loaded:
-    """Load, validate and cross-check a topology file; raise TopologyError with every error."""
+def load(path: str | Path | None = None, warnings: bool = True) -> Loaded:
+    """Load, validate and cross-check a topology file; raise TopologyError with every error.
+
+    warnings=False: errors only, for commands that show no warnings (the runtime ones):
+    the traps need Celery's router, ~0.05 s of `stack scale`'s way to its first container.
+    """
     file = discover(path)
-    return _build(load_file(file), file)
+    return _build(load_file(file), file, warnings)
 
 
 def load_string(text: str, file: str = "<string>") -> Loaded:
@@ -51,7 +55,7 @@ def load_string(text: str, file: str = "<string>") -> Loaded:
     return _build(load_text(text, file), Path(file))
 
 
-def _build(located: Located, file: Path) -> Loaded:
+def _build(located: Located, file: Path, warnings: bool = True) -> Loaded:
     from .check import check  # check imports celery's router: only after parsing succeeded
 
     data = located.data
@@ -66,7 +70,7 @@ def _build(located: Located, file: Path) -> Loaded:
         raise TopologyError(_problems(exc, located)) from None
     findings = [
         Problem(located.file, located.line_of(path), dotted(path), message, severity)
-        for severity, path, message in check(topology)
+        for severity, path, message in check(topology, warnings)
     ]
     errors = [p for p in findings if p.severity == "error"]
     if errors:

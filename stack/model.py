@@ -28,7 +28,7 @@ QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@-]{1,200}$
 TaskName = Annotated[str, StringConstraints(pattern=r"^[^\s]{1,200}$")]
 
 RABBITMQ: Final = "rabbitmq"
-RESERVED_SERVICES = frozenset({"redis", "rabbitmq", "beat", "flower", "app"})
+RESERVED_SERVICES = frozenset({"redis", "rabbitmq", "beat", "flower", "app", "netns"})
 REDIS: Final = "redis"
 
 

@@ -124,30 +124,35 @@ class DockerClient:
         return sorted(found, key=lambda c: (c.labels.get(labels.SERVICE, ""), replica_of(c)))
 
     def create(self, spec: ContainerSpec) -> Container:
-        """Create and start one replica on the project network."""
+        """Create and start one replica on the project network, or in the network namespace
+        of the container spec.join names."""
         # The low-level API: the high-level create() has no stop_timeout.
         api = self.sdk.api
+        joined = spec.join is not None
         with errors(f"create container {spec.name}"):
             host_config = api.create_host_config(
                 port_bindings={key: bind for key, bind in spec.ports.items()} or None,
                 binds={name: {"bind": path, "mode": "rw"} for name, path in spec.volumes.items()}
                 or None,
                 restart_policy={"Name": "unless-stopped"},
-                network_mode=spec.network,
+                network_mode=f"container:{spec.join}" if joined else spec.network,
                 init=spec.init,
             )
             endpoint = api.create_endpoint_config(aliases=list(spec.aliases))
             config = api.create_container_config(
                 spec.image_id,
-                command=list(spec.command),
-                hostname=spec.hostname,
+                command=list(spec.run_command),
+                # The engine refuses a hostname in another container's namespace.
+                hostname=None if joined else spec.hostname,
                 environment=spec.environment,
                 labels=spec.labels,
-                ports=[int(key.split("/")[0]) for key in spec.ports],
+                ports=[int(key.split("/")[0]) for key in spec.ports] or None,
                 volumes=list(spec.volumes.values()) or None,
                 stop_timeout=spec.stop_timeout,
                 host_config=host_config,
-                networking_config=api.create_networking_config({spec.network: endpoint}),
+                networking_config=None
+                if joined
+                else api.create_networking_config({spec.network: endpoint}),
                 detach=True,
             )
             # Set after: the SDK's Healthcheck type drops StartInterval.

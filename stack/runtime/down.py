@@ -8,19 +8,22 @@ from ..load import load
 from . import docker_client, labels
 from .reconcile import stop_all
 
-INFRA_ROLES = ("broker", "backend")
+# Stopped after the apps: workers finish and ack their tasks through the broker, from the
+# holder's network namespace.
+INFRA_ROLES = ("broker", "backend", labels.NETNS_ROLE)
 
 
 def down(path: str | Path | None = None, volumes: bool = False) -> list[str]:
     """Stop (each within its grace period) and remove the containers, the app images a
     rebuild replaced, then the network, and with volumes=True the volumes (the current app
     image stays, for the next `stack up`). Returns what was removed, as "kind name" lines."""
-    topology = load(path).topology
+    topology = load(path, warnings=False).topology
     docker = docker_client.get()
     project = topology.name
     removed: list[str] = []
     containers = docker.containers(project)
-    # Workers first, while the broker still runs: they finish their tasks and ack them.
+    # Workers first, while the broker and their network still run: they finish their tasks
+    # and ack them.
     apps = [c for c in containers if c.labels.get(labels.ROLE) not in INFRA_ROLES]
     infra = [c for c in containers if c.labels.get(labels.ROLE) in INFRA_ROLES]
     for batch in (apps, infra):

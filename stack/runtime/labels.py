@@ -15,6 +15,7 @@ TOPOLOGY_HASH = "io.stack.topology-sha256"
 
 # Roles of resources that are not services of the plan.
 NETWORK_ROLE = "network"
+NETNS_ROLE = "netns"  # the container whose network namespace workers and beat share
 VOLUME_ROLE = "volume"
 IMAGE_ROLE = "image"
 

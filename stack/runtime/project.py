@@ -46,4 +46,4 @@ def from_loaded(loaded: Loaded) -> Project:
 
 
 def open_project(path: str | Path | None) -> Project:
-    return from_loaded(load(path))
+    return from_loaded(load(path, warnings=False))  # no runtime command shows them

@@ -33,10 +33,12 @@ def reconcile(
     specs: list[ContainerSpec],
     existing: list[Container],
     recreate: bool = True,
+    stale: set[str] | None = None,
 ) -> tuple[list[Change], list[Container]]:
     """Converge one service's replicas on specs; returns changes and the containers to wait for.
 
     recreate=False (scaling) leaves existing replicas alone even if their spec changed.
+    stale: names of containers to recreate whatever their spec (a dead network namespace).
     Extra replicas are removed highest number first, each with its grace period.
     """
     by_replica = {replica_of(c): c for c in existing}
@@ -52,9 +54,16 @@ def reconcile(
         for s in specs
         if recreate
         and s.replica in by_replica
-        and by_replica[s.replica].labels.get(labels.CONFIG_HASH) != s.config_hash
+        and (
+            by_replica[s.replica].labels.get(labels.CONFIG_HASH) != s.config_hash
+            or by_replica[s.replica].name in (stale or set())
+        )
     ]
-    stop_all(docker, outdated)
+    # A container in a dead namespace can reach nothing: it can neither finish a task (its
+    # ack and result would not arrive) nor shut down warmly, so it is not waited for.
+    dead = [c for c in outdated if c.name in (stale or set())]
+    stop_all(docker, dead, timeout=0)
+    stop_all(docker, [c for c in outdated if c not in dead])
     outdated_names = {c.name for c in outdated}
 
     def converge_one(spec: ContainerSpec) -> tuple[Change, Container]:

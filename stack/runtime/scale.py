@@ -14,7 +14,7 @@ from rich.console import Console
 
 from ..errors import StackError
 from ..revision import app_revisions
-from . import docker_client, labels
+from . import docker_client, labels, netns
 from .build import topology_hash
 from .endpoints import not_running, service_port
 from .project import Project, open_project
@@ -77,6 +77,12 @@ def scale(
     if app_image is None:
         raise not_running(project.topology)
     services = [s for s in project.services if s.name in counts]
+    holder = None
+    if any(netns.joins(s) for s in services):
+        found = docker.containers(project.name, netns.SERVICE)
+        holder = next((c for c in found if c.status == "running"), None)
+        if holder is None:  # new replicas would have no network
+            raise not_running(project.topology)
     readiness = Readiness(docker, project, console)
     readiness.prepare()
     # The new replicas run the image's topology. Unless that is the file's (not edited since
@@ -86,7 +92,7 @@ def scale(
     revisions = app_revisions(code_hash, project.topology, services) if code_hash and same else {}
     changes, waiting = converge(
         docker, project, services, {project.images.app: str(app_image.id)}, revisions,
-        counts, recreate=False,
+        counts, recreate=False, holder=holder,
     )  # fmt: skip
     readiness.wait(waiting, time.monotonic() + timeout, timeout)
     return ScaleResult(counts, changes, time.monotonic() - started)

@@ -44,6 +44,9 @@ class ContainerSpec:
     healthcheck: dict[str, object] | None = None
     stop_timeout: int = 10
     init: bool = True
+    # The container whose network namespace this one joins (netns.py), else its own on
+    # `network`: no ports, aliases or hostname of its own then.
+    join: str | None = None
 
     @property
     def name(self) -> str:
@@ -55,8 +58,18 @@ class ContainerSpec:
         data = asdict(self)
         data.pop("replica")
         data.pop("image_id")
+        if data["join"] is None:
+            del data["join"]  # as before the field existed: a kit upgrade recreates no broker
         text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    @property
+    def run_command(self) -> tuple[str, ...]:
+        """The command as started: a joined container has the holder's hostname, so Celery's
+        `%h` (node names GROUP@%h) becomes this replica's own hostname, its container name."""
+        if self.join is None:
+            return self.command
+        return tuple(arg.replace("%h", self.hostname) for arg in self.command)
 
     @property
     def labels(self) -> dict[str, str]:
@@ -101,9 +114,11 @@ def container_specs(
     image_id: str,
     replicas: int | None = None,
     revision: str | None = None,
+    join: str | None = None,
 ) -> list[ContainerSpec]:
     """One spec per replica, numbered from 1; replicas overrides the plan's count; revision
-    (default: the image id) stands for the image in the config hash."""
+    (default: the image id) stands for the image in the config hash; join: the container
+    whose network namespace the replicas share (netns.py)."""
     count = service.replicas if replicas is None else replicas
     env = {**service.environment}
     if service.secrets:
@@ -128,13 +143,14 @@ def container_specs(
                 environment=env,
                 network=topology.name,
                 # The service name resolves on the project network (redis://redis:6379).
-                aliases=(service.name,),
+                aliases=(service.name,) if join is None else (),
                 # Unique per replica: Celery node names are GROUP@%h.
                 hostname=service.hostname or name,
                 ports=ports,
                 volumes=volumes,
                 healthcheck=healthcheck(service.healthcheck) if service.healthcheck else None,
                 stop_timeout=service.stop_grace_period,
+                join=join,
             )
         )
     return specs

@@ -21,8 +21,11 @@ REDIS_PRIORITIES = (3, 6, 9)
 
 def _health(container: Container, ready: set[str]) -> str | None:
     """Docker's health; "ready" while Docker has not probed yet (it probes every 30 s, and
-    before Docker 25 not sooner) but the kit's own check of the container passed."""
+    before Docker 25 not sooner) but the kit's own check of the container passed. The
+    network namespace holder has nothing to probe: running is ready."""
     health = docker_client.health_of(container)
+    if container.labels.get(labels.ROLE) == labels.NETNS_ROLE:
+        return "ready" if container.status == "running" else None
     if health == "starting" and container.name in ready:
         return "ready"
     return health
@@ -50,13 +53,18 @@ def _services(
             {
                 "name": name,
                 "role": service.role if service else mine[0].labels.get(labels.ROLE, ""),
-                "desired": service.replicas if service else 0,
+                "desired": service.replicas if service else int(_is_holder(mine)),
                 "running": sum(1 for c in mine if c.status == "running"),
                 "healthy": sum(1 for b in boxes if b["health"] in ("healthy", "ready")),
                 "containers": boxes,
             }
         )
     return rows
+
+
+def _is_holder(containers: list[Container]) -> bool:
+    """The network namespace holder is not a service of the plan, but one should run."""
+    return any(c.labels.get(labels.ROLE) == labels.NETNS_ROLE for c in containers)
 
 
 def _redis_depths(url: str, queues: list[str]) -> dict[str, int]:

@@ -14,9 +14,9 @@ from rich.console import Console
 from ..errors import RuntimeStackError, StackError
 from ..plan import Service
 from ..revision import app_revisions
-from . import docker_client, labels
+from . import docker_client, labels, netns
 from .build import ensure_app_image
-from .docker_client import DockerClient
+from .docker_client import Container, DockerClient
 from .endpoints import host_address
 from .project import Project, open_project
 from .ready import Readiness, Waiting
@@ -62,7 +62,30 @@ def image_ids(docker: DockerClient, project: Project, app_image_id: str) -> dict
                 "set STACK_REDIS_IMAGE / STACK_RABBITMQ_IMAGE or the topology's images: "
                 "to a local image",
             )
+    if project.images.python not in ids and joined(project):
+        ids[project.images.python] = docker.require_image(
+            project.images.python,
+            "set STACK_PYTHON_IMAGE or the topology's images.python to a local image",
+        )
     return ids
+
+
+def joined(project: Project) -> bool:
+    return any(netns.joins(s) for s in project.services)
+
+
+def ensure_holder(
+    docker: DockerClient, project: Project, ids: dict[str, str]
+) -> tuple[list[Change], Container | None]:
+    """The running holder of the apps' network namespace (netns.py), created or recreated
+    as needed; None when no service joins it."""
+    if not joined(project):
+        return [], None
+    service = netns.holder_service(project.topology, project.images)
+    specs = container_specs(service, project.topology, project.secrets, ids[service.image])
+    existing = docker.containers(project.name, service.name)
+    changes, touched = reconcile(docker, specs, existing)
+    return changes, docker.reload(touched[0])
 
 
 def converge(
@@ -73,8 +96,12 @@ def converge(
     revisions: dict[str, str],
     replicas: dict[str, int] | None = None,
     recreate: bool = True,
+    holder: Container | None = None,
 ) -> tuple[list[Change], list[Waiting]]:
     """Reconcile each service (replicas overrides the plan's counts); what to wait for.
+
+    holder: the running container whose network namespace workers and beat join; with
+    recreate, those that joined an earlier run of it are recreated (netns.stale).
 
     ids: image tag -> id; revisions: service -> what stands for its image in the config
     hash (revision.app_revisions), else the image id. Services converge in parallel: a
@@ -83,12 +110,14 @@ def converge(
 
     def one(service: Service) -> tuple[list[Change], Waiting]:
         count = (replicas or {}).get(service.name)
+        join = netns.holder_name(project.name) if netns.joins(service) else None
         specs = container_specs(
             service, project.topology, project.secrets, ids[service.image], count,
-            revisions.get(service.name),
+            revisions.get(service.name), join,
         )  # fmt: skip
         existing = docker.containers(project.name, service.name)
-        done, touched = reconcile(docker, specs, existing, recreate=recreate)
+        dead = netns.stale(holder, existing) if join and recreate else set()
+        done, touched = reconcile(docker, specs, existing, recreate=recreate, stale=dead)
         return done, Waiting(service, touched)
 
     changes: list[Change] = []
@@ -120,7 +149,7 @@ def _halt_apps(
 
 def remove_orphans(docker: DockerClient, project: Project) -> list[Change]:
     """Containers of services the topology no longer has (a renamed worker group)."""
-    known = {s.name for s in project.services}
+    known = {s.name for s in project.services} | ({netns.SERVICE} if joined(project) else set())
     orphans = [
         c for c in docker.containers(project.name) if c.labels.get(labels.SERVICE) not in known
     ]
@@ -161,7 +190,9 @@ def up(
     # connects (the engine took ~0.5 s to create and start Redis alone).
     with ThreadPoolExecutor(max_workers=1) as pool:
         infra_job = pool.submit(infra_then_control)
-        apps_done, apps_waiting = converge(docker, project, apps, ids, revisions)
+        holder_done, holder = ensure_holder(docker, project, ids)
+        changes += holder_done
+        apps_done, apps_waiting = converge(docker, project, apps, ids, revisions, holder=holder)
         try:
             infra_done, infra_waiting = infra_job.result()
         except StackError as exc:

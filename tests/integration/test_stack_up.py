@@ -215,6 +215,32 @@ class TestRedis:
         assert not result.image_built
         assert {c.action for c in result.changes} == {"unchanged"}
 
+    def test_workers_and_beat_share_one_namespace_and_a_holder_restart_recreates_them(
+        self, path: Path, docker_sdk: Any
+    ) -> None:
+        """A holder that restarted has a new namespace; the containers still in the old
+        one have no network, and the next `stack up` recreates them, and only them."""
+        from stack.runtime.up import up
+
+        name = load(path).topology.name
+        holder = docker_sdk.containers.get(f"{name}-netns-1")
+        joined = {"red", "green", "blue", "colorful", "beat"}
+        modes = {
+            c.labels["io.stack.service"]: c.attrs["HostConfig"]["NetworkMode"]
+            for c in docker_sdk.containers.list(filters={"label": f"io.stack.project={name}"})
+        }
+        assert {s for s, mode in modes.items() if mode == f"container:{holder.id}"} == joined
+        assert modes["flower"] == modes["redis"] == name  # their own, on the project network
+
+        holder.restart(timeout=1)
+        result = up(path, timeout=90)
+        recreated = {c.container for c in result.changes if c.action == "recreated"}
+        assert recreated == {f"{name}-{s}-1" for s in joined}
+        assert {c.container for c in result.changes if c.action == "unchanged"} >= {
+            f"{name}-redis-1", f"{name}-flower-1", f"{name}-netns-1"
+        }  # fmt: skip
+        check_colours(path)
+
     def test_an_edit_of_one_group_recreates_that_group_only(
         self, path: Path, docker_sdk: Any
     ) -> None:
@@ -323,12 +349,13 @@ class TestRedis:
         reds = docker_sdk.containers.list(
             filters={"label": [f"io.stack.project={name}", "io.stack.service=red"]}
         )
-        hostnames = {c.attrs["Config"]["Hostname"] for c in reds}
-        assert len(reds) == 4
-        assert hostnames == {f"{name}-red-{n}" for n in range(1, 5)}
+        assert sorted(c.name for c in reds) == [f"{name}-red-{n}" for n in range(1, 5)]
         broker, _ = host_urls(loaded)
         consumers = Control(loaded.topology, broker).active_queues(timeout=2.0)["red_queue"]
-        assert {f"red@{h}" for h in hostnames} <= set(consumers)
+        # They share the holder's hostname: node names come from their container names.
+        assert {f"red@{c.name}" for c in reds} <= set(consumers)
+        holder = docker_sdk.containers.get(f"{name}-netns-1")
+        assert {c.attrs["HostConfig"]["NetworkMode"] for c in reds} == {f"container:{holder.id}"}
 
         started = time.monotonic()
         invoke("scale", "red=1", "-f", str(path))
@@ -502,7 +529,8 @@ def test_broker_port_taken_stops_the_apps_it_started(stack_factory: Any, docker_
             containers = docker_sdk.containers.list(
                 all=True, filters={"label": f"io.stack.project={name}"}
             )
-            apps = [c for c in containers if not c.name.endswith("-redis-1")]
+            # The network namespace holder runs nothing: it stays for the next `stack up`.
+            apps = [c for c in containers if not c.name.endswith(("-redis-1", "-netns-1"))]
             assert len(apps) == 6, [c.name for c in containers]
             assert all(c.status == "exited" for c in apps), [(c.name, c.status) for c in apps]
 

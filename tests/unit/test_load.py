@@ -274,3 +274,14 @@ def test_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("STACK_FILE", str(tmp_path / "x.yaml"))
     assert discover(None) == tmp_path / "x.yaml"
     assert discover("given.yaml") == Path("given.yaml")
+
+
+def test_runtime_commands_load_without_the_traps_but_not_without_errors(tmp_path: Path) -> None:
+    """Runtime commands show no warnings: they skip the checks that need Celery's router."""
+    file = tmp_path / "topology.yaml"
+    file.write_text(BASE.replace("[fast, slow]}", "[fast]}"), encoding="utf-8")
+    assert load(file).warnings
+    assert load(file, warnings=False).warnings == []
+    file.write_text(BASE.replace("tasks.quick: fast", "tasks.quick: fats"), encoding="utf-8")
+    with pytest.raises(TopologyError, match="fats"):
+        load(file, warnings=False)
