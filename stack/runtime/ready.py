@@ -27,8 +27,13 @@ from .project import Project
 LOG_LINES = 20
 CRASH_RESTARTS = 3  # a container restarted this often is crash-looping: fail early
 POLL = 0.05
-# Short: a replica that starts just after a ping was broadcast answers the next one.
-PING_TIMEOUT = 0.15
+# Short: a replica that starts just after a ping was broadcast answers the next one. A
+# running worker answers within ~20 ms here, but a ping with a silent node waits twice its
+# window in kombu's reply loop: at 0.15 s each round took 0.3 s, and the last replica to
+# start was seen 0.1-0.5 s after its "ready."; at 0.05 s a round takes 0.07 s (`stack scale
+# red=4` median 2.77 -> 2.55 s, 6 rounds alternating). A loaded host whose replies come
+# later than this gets a wider window after PING_WINDOW_STEADY.
+PING_TIMEOUT = 0.05
 PING_WINDOW_GROWTH = 0.05  # seconds of reply window per second of waiting
 PING_WINDOW_MAX = 1.0
 PING_WINDOW_STEADY = 5.0  # seconds before the window starts to widen
