@@ -17,7 +17,7 @@ def down(path: str | Path | None = None, volumes: bool = False) -> list[str]:
     """Stop (each within its grace period) and remove the containers, the app images a
     rebuild replaced, then the network, and with volumes=True the volumes (the current app
     image stays, for the next `stack up`). Returns what was removed, as "kind name" lines."""
-    topology = load(path, warnings=False).topology
+    topology = load(path, full=False).topology
     docker = docker_client.get()
     project = topology.name
     removed: list[str] = []

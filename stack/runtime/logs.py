@@ -44,7 +44,7 @@ def logs(
     tail: int | None = None,
 ) -> Iterator[tuple[str, str]]:
     """(container name, line) pairs: each container's lines in order; --follow interleaves."""
-    topology = load(path, warnings=False).topology
+    topology = load(path, full=False).topology
     docker = docker_client.get()
     containers = docker.containers(topology.name, service)
     if service is not None and not containers:

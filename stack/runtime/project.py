@@ -45,5 +45,7 @@ def from_loaded(loaded: Loaded) -> Project:
     )
 
 
-def open_project(path: str | Path | None) -> Project:
-    return from_loaded(load(path, warnings=False))  # no runtime command shows them
+def open_project(path: str | Path | None, full: bool = True) -> Project:
+    """full=False: without the checks that need Celery (load.load), for commands that only
+    look at or resize the running stack."""
+    return from_loaded(load(path, full))

@@ -67,7 +67,7 @@ def scale(
     """Add replicas (each must answer a ping) or remove them (highest first, gracefully)."""
     started = time.monotonic()
     counts = parse(requests)
-    project = open_project(path)
+    project = open_project(path, full=False)
     check(project, counts)
     docker = docker_client.get()
     broker = project.topology.broker.type

@@ -185,7 +185,7 @@ def status(path: str | Path | None = None, every_worker: bool = False) -> dict[s
     every_worker: list consumers from outside the stack too (a worker started by hand, or
     one left from an older deployment, running older code on the stack's queues).
     """
-    project = open_project(path)
+    project = open_project(path, full=False)
     docker = docker_client.get()
     try:
         broker, backend = host_urls(project.loaded)

@@ -276,12 +276,32 @@ def test_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     assert discover("given.yaml") == Path("given.yaml")
 
 
-def test_runtime_commands_load_without_the_traps_but_not_without_errors(tmp_path: Path) -> None:
-    """Runtime commands show no warnings: they skip the checks that need Celery's router."""
+def test_runtime_commands_load_without_what_needs_celery_but_not_without_errors(
+    tmp_path: Path,
+) -> None:
+    """scale, ps, logs and down show no warnings and run no schedule: they skip the trap
+    checks (Celery's router) and Celery's parse of cron expressions, not the errors."""
+    import subprocess
+    import sys
+
     file = tmp_path / "topology.yaml"
     file.write_text(BASE.replace("[fast, slow]}", "[fast]}"), encoding="utf-8")
     assert load(file).warnings
-    assert load(file, warnings=False).warnings == []
-    file.write_text(BASE.replace("tasks.quick: fast", "tasks.quick: fats"), encoding="utf-8")
-    with pytest.raises(TopologyError, match="fats"):
-        load(file, warnings=False)
+    assert load(file, full=False).warnings == []
+    for text in (
+        BASE.replace("tasks.quick: fast", "tasks.quick: fats"),
+        BASE + "beat:\n  job: {task: tasks.quick, cron: '* * *'}\n",  # three fields
+    ):
+        file.write_text(text, encoding="utf-8")
+        with pytest.raises(TopologyError):
+            load(file, full=False)
+    # A cron only Celery's parser rejects: an error for a full load only.
+    file.write_text(BASE + "beat:\n  job: {task: tasks.quick, cron: '61 * * * *'}\n")
+    with pytest.raises(TopologyError, match="invalid cron"):
+        load(file)
+    assert load(file, full=False).topology.beat["job"].cron == "61 * * * *"
+    # ... so that a runtime command's load imports no Celery at all.
+    code = f"import sys; from stack.load import load; load({str(file)!r}, full=False); "
+    code += "print(sorted(m for m in sys.modules if m.split('.')[0] == 'celery'))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
