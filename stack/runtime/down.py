@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..load import load
-from . import docker_client, labels
+from . import docker_client, labels, netns
 from .reconcile import stop_all
 
 # Stopped after the apps: workers finish and ack their tasks through the broker, from the
@@ -26,9 +26,12 @@ def down(path: str | Path | None = None, volumes: bool = False) -> list[str]:
     # and ack them.
     apps = [c for c in containers if c.labels.get(labels.ROLE) not in INFRA_ROLES]
     infra = [c for c in containers if c.labels.get(labels.ROLE) in INFRA_ROLES]
-    for batch in (apps, infra):
+    holder = next((c for c in infra if c.labels.get(labels.ROLE) == labels.NETNS_ROLE), None)
+    dead = netns.stale(holder, apps)  # no network: nothing to finish, not waited for
+    stop_all(docker, [c for c in apps if c.name in dead], timeout=0)
+    for batch in ([c for c in apps if c.name not in dead], infra):
         stop_all(docker, batch)
-        removed += [f"container {c.name}" for c in batch]
+    removed += [f"container {c.name}" for c in apps + infra]
     removed += [f"image {i.removeprefix('sha256:')[:12]}" for i in docker.prune_images(project)]
     for network in docker.networks(project):
         docker.remove(network, f"network {network.name}")

@@ -46,8 +46,12 @@ def reconcile(
     extra = sorted(
         (c for n, c in by_replica.items() if n not in wanted), key=replica_of, reverse=True
     )
+    dead = stale or set()
     changes = [Change("removed", c.name) for c in extra]
-    stop_all(docker, extra)
+    # A container in a dead namespace can reach nothing: it can neither finish a task (its
+    # ack and result would not arrive) nor shut down warmly, so it is not waited for.
+    stop_all(docker, [c for c in extra if c.name in dead], timeout=0)
+    stop_all(docker, [c for c in extra if c.name not in dead])
 
     outdated = [
         by_replica[s.replica]
@@ -56,14 +60,11 @@ def reconcile(
         and s.replica in by_replica
         and (
             by_replica[s.replica].labels.get(labels.CONFIG_HASH) != s.config_hash
-            or by_replica[s.replica].name in (stale or set())
+            or by_replica[s.replica].name in dead
         )
     ]
-    # A container in a dead namespace can reach nothing: it can neither finish a task (its
-    # ack and result would not arrive) nor shut down warmly, so it is not waited for.
-    dead = [c for c in outdated if c.name in (stale or set())]
-    stop_all(docker, dead, timeout=0)
-    stop_all(docker, [c for c in outdated if c not in dead])
+    stop_all(docker, [c for c in outdated if c.name in dead], timeout=0)
+    stop_all(docker, [c for c in outdated if c.name not in dead])
     outdated_names = {c.name for c in outdated}
 
     def converge_one(spec: ContainerSpec) -> tuple[Change, Container]:

@@ -116,7 +116,8 @@ def converge(
             revisions.get(service.name), join,
         )  # fmt: skip
         existing = docker.containers(project.name, service.name)
-        dead = netns.stale(holder, existing) if join and recreate else set()
+        # Stale ones are recreated only by `up` (recreate), but removed without a wait by both.
+        dead = netns.stale(holder, existing) if join else set()
         done, touched = reconcile(docker, specs, existing, recreate=recreate, stale=dead)
         return done, Waiting(service, touched)
 

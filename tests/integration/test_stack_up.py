@@ -220,6 +220,7 @@ class TestRedis:
     ) -> None:
         """A holder that restarted has a new namespace; the containers still in the old
         one have no network, and the next `stack up` recreates them, and only them."""
+        from stack.runtime.scale import scale
         from stack.runtime.up import up
 
         name = load(path).topology.name
@@ -232,10 +233,15 @@ class TestRedis:
         assert {s for s, mode in modes.items() if mode == f"container:{holder.id}"} == joined
         assert modes["flower"] == modes["redis"] == name  # their own, on the project network
 
+        scale(path, ["red=2"], timeout=60)
         holder.restart(timeout=1)
+        started = time.monotonic()
         result = up(path, timeout=90)
+        # Not one warm shutdown (60 s here): a container with no network can finish nothing.
+        assert time.monotonic() - started < 30
         recreated = {c.container for c in result.changes if c.action == "recreated"}
         assert recreated == {f"{name}-{s}-1" for s in joined}
+        assert {c.container for c in result.changes if c.action == "removed"} == {f"{name}-red-2"}
         assert {c.container for c in result.changes if c.action == "unchanged"} >= {
             f"{name}-redis-1", f"{name}-flower-1", f"{name}-netns-1"
         }  # fmt: skip
@@ -453,7 +459,13 @@ class TestRedis:
         check_ps(path)
 
     def test_down_removes_everything(self, path: Path, docker_sdk: Any) -> None:
+        """Here with the network namespace holder restarted first: the workers left with no
+        network are not given a warm shutdown they cannot do (60 s of grace each)."""
+        name = load(path).topology.name
+        docker_sdk.containers.get(f"{name}-netns-1").restart(timeout=1)
+        started = time.monotonic()
         check_down(path, docker_sdk)
+        assert time.monotonic() - started < 30
 
 
 class TestRabbitMQ:
