@@ -145,6 +145,15 @@ def settings(
     )
 
 
+def control_settings(topology: Topology, broker_url: str) -> dict[str, Any]:
+    """What a remote control from the host needs: the broker as the workers have it, and
+    no beat schedule, whose cron entries would import Celery's crontab for nothing."""
+    return combine(
+        routing_settings(topology), {}, topology.broker.type,
+        topology.broker.visibility_timeout, broker_url, None, topology.celery,
+    )  # fmt: skip
+
+
 def base_settings(topology: Topology) -> dict[str, Any]:
     """The settings every process shares that do not depend on the broker and backend URLs."""
     conf: dict[str, Any] = {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..celeryconf import combine, routing_settings
+from ..celeryconf import control_settings
 from ..model import Topology
 
 POLLING_INTERVAL = 0.05
@@ -21,13 +21,7 @@ class Control:
         from celery import Celery
 
         self.app = Celery(f"{topology.name}-control", set_as_current=False)
-        # The broker's settings as the workers have them; no beat schedule, whose cron
-        # entries would import Celery's crontab for nothing.
-        conf = combine(
-            routing_settings(topology), {}, topology.broker.type,
-            topology.broker.visibility_timeout, broker_url, None, topology.celery,
-        )  # fmt: skip
-        self.app.conf.update(conf)
+        self.app.conf.update(control_settings(topology, broker_url))
         options = dict(self.app.conf.broker_transport_options or {})
         options["polling_interval"] = POLLING_INTERVAL
         # Fail a ping at once rather than retry: the readiness loop pings again anyway, and

@@ -146,7 +146,7 @@ class DockerClient:
                 hostname=None if joined else spec.hostname,
                 environment=spec.environment,
                 labels=spec.labels,
-                ports=[int(key.split("/")[0]) for key in spec.ports] or None,
+                ports=[int(key.split("/")[0]) for key in spec.ports],
                 volumes=list(spec.volumes.values()) or None,
                 stop_timeout=spec.stop_timeout,
                 host_config=host_config,

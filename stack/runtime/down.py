@@ -27,10 +27,8 @@ def down(path: str | Path | None = None, volumes: bool = False) -> list[str]:
     apps = [c for c in containers if c.labels.get(labels.ROLE) not in INFRA_ROLES]
     infra = [c for c in containers if c.labels.get(labels.ROLE) in INFRA_ROLES]
     holder = next((c for c in infra if c.labels.get(labels.ROLE) == labels.NETNS_ROLE), None)
-    dead = netns.stale(holder, apps)  # no network: nothing to finish, not waited for
-    stop_all(docker, [c for c in apps if c.name in dead], timeout=0)
-    for batch in ([c for c in apps if c.name not in dead], infra):
-        stop_all(docker, batch)
+    stop_all(docker, apps, netns.stale(holder, apps))
+    stop_all(docker, infra)
     removed += [f"container {c.name}" for c in apps + infra]
     removed += [f"image {i.removeprefix('sha256:')[:12]}" for i in docker.prune_images(project)]
     for network in docker.networks(project):

@@ -25,6 +25,7 @@ from ..model import Topology
 from ..plan import ImageSet, Service
 from . import labels
 from .docker_client import Container
+from .spec import container_name
 
 SERVICE = "netns"
 ROLE = labels.NETNS_ROLE
@@ -51,9 +52,12 @@ def holder_service(topology: Topology, imgs: ImageSet) -> Service:
     )
 
 
-def holder_name(project: str) -> str:
-    from .spec import container_name
+def needed(services: list[Service]) -> bool:
+    """Does any of these services join the holder's namespace?"""
+    return any(joins(s) for s in services)
 
+
+def holder_name(project: str) -> str:
     return container_name(project, SERVICE, 1)
 
 

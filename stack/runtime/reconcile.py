@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -19,12 +20,21 @@ class Change:
     container: str
 
 
-def stop_all(docker: DockerClient, containers: list[Container], timeout: int | None = None) -> None:
-    """Graceful stops in parallel (each waits up to its own grace period), then removal."""
+def stop_all(docker: DockerClient, containers: list[Container], dead: Collection[str] = ()) -> None:
+    """Graceful stops in parallel (each waits up to its own grace period), then removal.
+
+    dead: names of containers in a dead network namespace (netns.stale), stopped at once: one
+    can reach nothing, so it can neither finish a task (its ack and result would not
+    arrive) nor shut down warmly.
+    """
     if not containers:
         return
     with ThreadPoolExecutor(max_workers=min(PARALLEL_STOPS, len(containers))) as pool:
-        for future in [pool.submit(docker.stop_and_remove, c, timeout) for c in containers]:
+        futures = [
+            pool.submit(docker.stop_and_remove, c, 0 if c.name in dead else None)
+            for c in containers
+        ]
+        for future in futures:
             future.result()
 
 
@@ -48,10 +58,7 @@ def reconcile(
     )
     dead = stale or set()
     changes = [Change("removed", c.name) for c in extra]
-    # A container in a dead namespace can reach nothing: it can neither finish a task (its
-    # ack and result would not arrive) nor shut down warmly, so it is not waited for.
-    stop_all(docker, [c for c in extra if c.name in dead], timeout=0)
-    stop_all(docker, [c for c in extra if c.name not in dead])
+    stop_all(docker, extra, dead)
 
     outdated = [
         by_replica[s.replica]
@@ -63,8 +70,7 @@ def reconcile(
             or by_replica[s.replica].name in dead
         )
     ]
-    stop_all(docker, [c for c in outdated if c.name in dead], timeout=0)
-    stop_all(docker, [c for c in outdated if c.name not in dead])
+    stop_all(docker, outdated, dead)
     outdated_names = {c.name for c in outdated}
 
     def converge_one(spec: ContainerSpec) -> tuple[Change, Container]:

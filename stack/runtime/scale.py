@@ -78,7 +78,7 @@ def scale(
         raise not_running(project.topology)
     services = [s for s in project.services if s.name in counts]
     holder = None
-    if any(netns.joins(s) for s in services):
+    if netns.needed(services):
         found = docker.containers(project.name, netns.SERVICE)
         holder = next((c for c in found if c.status == "running"), None)
         if holder is None:  # new replicas would have no network

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import RuntimeStackError
-from . import docker_client, labels
+from . import docker_client, labels, netns
 from .control import Control
 from .docker_client import Container, DockerClient
 from .endpoints import host_urls, masked
@@ -35,10 +35,13 @@ def _services(
     project: Project, containers: list[Container], ready: set[str]
 ) -> list[dict[str, Any]]:
     rows = []
-    names = [s.name for s in project.services]
+    services = list(project.services)
+    if netns.needed(services):
+        services.append(netns.holder_service(project.topology, project.images))
+    names = [s.name for s in services]
     names += sorted({c.labels.get(labels.SERVICE, "") for c in containers} - set(names))
     for name in names:
-        service = project.service(name)
+        service = next((s for s in services if s.name == name), None)
         mine = [c for c in containers if c.labels.get(labels.SERVICE) == name]
         boxes = [
             {
@@ -53,18 +56,13 @@ def _services(
             {
                 "name": name,
                 "role": service.role if service else mine[0].labels.get(labels.ROLE, ""),
-                "desired": service.replicas if service else int(_is_holder(mine)),
+                "desired": service.replicas if service else 0,
                 "running": sum(1 for c in mine if c.status == "running"),
                 "healthy": sum(1 for b in boxes if b["health"] in ("healthy", "ready")),
                 "containers": boxes,
             }
         )
     return rows
-
-
-def _is_holder(containers: list[Container]) -> bool:
-    """The network namespace holder is not a service of the plan, but one should run."""
-    return any(c.labels.get(labels.ROLE) == labels.NETNS_ROLE for c in containers)
 
 
 def _redis_depths(url: str, queues: list[str]) -> dict[str, int]:

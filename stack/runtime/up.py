@@ -62,7 +62,7 @@ def image_ids(docker: DockerClient, project: Project, app_image_id: str) -> dict
                 "set STACK_REDIS_IMAGE / STACK_RABBITMQ_IMAGE or the topology's images: "
                 "to a local image",
             )
-    if project.images.python not in ids and joined(project):
+    if project.images.python not in ids and netns.needed(project.services):
         ids[project.images.python] = docker.require_image(
             project.images.python,
             "set STACK_PYTHON_IMAGE or the topology's images.python to a local image",
@@ -70,16 +70,12 @@ def image_ids(docker: DockerClient, project: Project, app_image_id: str) -> dict
     return ids
 
 
-def joined(project: Project) -> bool:
-    return any(netns.joins(s) for s in project.services)
-
-
 def ensure_holder(
     docker: DockerClient, project: Project, ids: dict[str, str]
 ) -> tuple[list[Change], Container | None]:
     """The running holder of the apps' network namespace (netns.py), created or recreated
     as needed; None when no service joins it."""
-    if not joined(project):
+    if not netns.needed(project.services):
         return [], None
     service = netns.holder_service(project.topology, project.images)
     specs = container_specs(service, project.topology, project.secrets, ids[service.image])
@@ -150,7 +146,9 @@ def _halt_apps(
 
 def remove_orphans(docker: DockerClient, project: Project) -> list[Change]:
     """Containers of services the topology no longer has (a renamed worker group)."""
-    known = {s.name for s in project.services} | ({netns.SERVICE} if joined(project) else set())
+    known = {s.name for s in project.services}
+    if netns.needed(project.services):
+        known.add(netns.SERVICE)
     orphans = [
         c for c in docker.containers(project.name) if c.labels.get(labels.SERVICE) not in known
     ]
