@@ -41,7 +41,7 @@ if _conf is None:
     sys.exit(f"stack: STACK_GROUP={GROUP!r} is not a worker group of {TOPOLOGY}")
 app = load_app(_snap.app, APP_DIR)
 app.conf.update(_conf)
-guards.install(app, _snap.broker_type, _snap.visibility_timeout)
+guards.install(app, _snap.broker_type, _snap.visibility_timeout, _snap.ignored_queues)
 health.install(app)
 signals.worker_before_create_process.connect(freeze_heap, weak=False)
 signals.worker_ready.connect(freeze_heap, weak=False)

@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # the model imports pydantic; containers assemble settings wi
     from .model import BeatEntry, Topology, WorkerGroup
 
 REGEX_PREFIX = "re:"
+TRANSPORT = "stack.transport:Transport"  # a string: settings stay free of kombu
 
 
 def route_key(pattern: str) -> Any:
@@ -154,6 +155,16 @@ def control_settings(topology: Topology, broker_url: str) -> dict[str, Any]:
     )  # fmt: skip
 
 
+def ignored_queues(topology: Topology) -> frozenset[str]:
+    """Queues whose every consumer stores no results (`ignore_result: true` groups)."""
+    return frozenset(
+        queue
+        for queue in topology.all_queues
+        if (groups := topology.consumers(queue))
+        and all(topology.workers[name].ignore_result for name in groups)
+    )
+
+
 def base_settings(topology: Topology) -> dict[str, Any]:
     """The settings every process shares that do not depend on the broker and backend URLs."""
     conf: dict[str, Any] = {
@@ -187,8 +198,13 @@ def combine(
     """base_settings, a group's settings and the URLs, then the topology's `celery:` mapping,
     which wins."""
     conf = {**base, **group, "broker_url": broker_url, "result_backend": backend_url}
-    if broker_type == "redis" or (broker_url or "").startswith(("redis", "rediss")):
+    scheme = (broker_url or "").partition("://")[0]
+    if broker_type == "redis" or scheme in ("redis", "rediss"):
         conf["broker_transport_options"] = {"visibility_timeout": visibility_timeout}
+    if scheme in ("redis", "rediss") or (broker_url is None and broker_type == "redis"):
+        # kombu's transport minus a client object per command (see transport.py); not for
+        # other schemes a URL from the environment may name (sentinel://, amqp://).
+        conf["broker_transport"] = TRANSPORT
     conf.update(overrides)
     return conf
 

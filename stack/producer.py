@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from . import guards
-from .celeryconf import settings
+from .celeryconf import ignored_queues, settings
 from .load import Loaded, load
 from .model import Topology
 from .userapp import load_app
@@ -22,7 +22,9 @@ def configure(
 ) -> Any:
     """Apply the topology's settings to app (queues, routes, beat, URLs, group defaults)."""
     app.conf.update(settings(topology, broker_url, backend_url, group))
-    guards.install(app, topology.broker.type, topology.broker.visibility_timeout)
+    guards.install(
+        app, topology.broker.type, topology.broker.visibility_timeout, ignored_queues(topology)
+    )
     return app
 
 

@@ -28,7 +28,7 @@ from .celeryconf import combine
 if TYPE_CHECKING:
     from .model import Topology
 
-FORMAT = 2
+FORMAT = 3
 PATH = "/opt/stack/topology.snapshot"
 
 
@@ -42,6 +42,7 @@ class Snapshot:
     overrides: dict[str, Any]
     base: dict[str, Any]  # shared by every process (routing, beat, events)
     groups: dict[str, dict[str, Any]]  # worker group -> its own settings
+    ignored_queues: frozenset[str]  # see celeryconf.ignored_queues
 
     def settings(
         self, broker_url: str | None, backend_url: str | None, group: str | None
@@ -57,7 +58,7 @@ class Snapshot:
 
 def of(topology: Topology) -> Snapshot:
     """The snapshot of a validated topology (taken at image build, or at start without one)."""
-    from .celeryconf import base_settings, group_settings
+    from .celeryconf import base_settings, group_settings, ignored_queues
 
     return Snapshot(
         app=topology.app,
@@ -66,6 +67,7 @@ def of(topology: Topology) -> Snapshot:
         overrides=dict(topology.celery),
         base=base_settings(topology),
         groups={name: group_settings(group) for name, group in topology.workers.items()},
+        ignored_queues=ignored_queues(topology),
     )
 
 

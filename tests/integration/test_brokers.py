@@ -8,10 +8,7 @@ route table, and a real in-process worker on red_queue must run exactly the red 
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -30,48 +27,6 @@ pytestmark = [
 
 TASKS = [*named_tasks(load(COLORS / "topology.yaml").topology), "tasks.green_task",
          "tasks.blue_task", "tasks.unrouted"]  # fmt: skip
-
-
-def _loopback(container: Any, port: int) -> Any:
-    # testcontainers' with_bind_ports cannot name a host address; the SDK's form can.
-    container.ports[f"{port}/tcp"] = ("127.0.0.1", None)
-    return container
-
-
-@pytest.fixture(scope="module")
-def redis_url(docker_sdk: Any) -> Iterator[str]:
-    from testcontainers.core.container import DockerContainer
-    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
-
-    password = secrets.token_urlsafe(16)
-    container = _loopback(
-        DockerContainer(os.environ["STACK_REDIS_IMAGE"])
-        .with_command(f"redis-server --requirepass {password}")
-        .waiting_for(LogMessageWaitStrategy("Ready to accept connections")),
-        6379,
-    )
-    with container:
-        port = container.get_exposed_port(6379)
-        yield f"redis://:{password}@127.0.0.1:{port}"
-
-
-@pytest.fixture(scope="module")
-def rabbitmq_url(docker_sdk: Any) -> Iterator[str]:
-    from testcontainers.core.container import DockerContainer
-    from testcontainers.core.wait_strategies import LogMessageWaitStrategy
-
-    password = secrets.token_urlsafe(16)
-    container = _loopback(
-        DockerContainer(os.environ["STACK_RABBITMQ_IMAGE"])
-        .with_env("RABBITMQ_DEFAULT_USER", "stack")
-        .with_env("RABBITMQ_DEFAULT_PASS", password)
-        .with_kwargs(hostname="rabbit")
-        .waiting_for(LogMessageWaitStrategy("Server startup complete").with_startup_timeout(120)),
-        5672,
-    )
-    with container:
-        port = container.get_exposed_port(5672)
-        yield f"amqp://stack:{password}@127.0.0.1:{port}//"
 
 
 def node_name() -> str:

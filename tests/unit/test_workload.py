@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from stack import plan
-from stack.celeryconf import group_settings, settings
+from stack.celeryconf import TRANSPORT, group_settings, ignored_queues, settings
 from stack.errors import TopologyError
 from stack.load import load_string
 
@@ -104,3 +104,91 @@ def test_events_follow_the_monitor(
     conf = settings(topology, "redis://b", None)
     assert conf.get("worker_send_task_events") is worker_events
     assert conf.get("task_send_sent_event") is sent_events
+
+
+IGNORING = """\
+name: shop
+app: tasks:app
+queues: [quiet, mixed, loud, idle]
+routes:
+  "quiet.*": quiet
+workers:
+  a: {queues: [quiet, mixed], ignore_result: true}
+  b: {queues: [quiet], ignore_result: true}
+  c: {queues: [mixed, loud]}
+"""
+
+
+def test_ignored_queues_are_those_every_consumer_ignores() -> None:
+    topology = load_string(IGNORING, "t.yaml").topology
+    # mixed: c stores results; loud: c only; idle and the default queue: nobody consumes
+    assert ignored_queues(topology) == {"quiet"}
+
+
+@pytest.mark.parametrize(
+    ("broker_url", "chosen"),
+    [
+        ("redis://:pw@redis:6379/0", TRANSPORT),
+        ("rediss://:pw@redis:6380/0", TRANSPORT),
+        (None, TRANSPORT),  # the topology's own Redis
+        ("sentinel://:pw@s1:26379;sentinel://:pw@s2:26379", None),
+        ("amqp://u:pw@rabbit:5672//", None),
+    ],
+)
+def test_kit_transport_only_for_plain_redis_urls(
+    broker_url: str | None, chosen: str | None
+) -> None:
+    topology, _ = group()
+    conf = settings(topology, broker_url, None)  # type: ignore[arg-type]
+    assert conf.get("broker_transport") == chosen
+
+
+def test_topology_can_go_back_to_kombus_transport() -> None:
+    topology = load_string(TEXT % "" + "celery: {broker_transport: redis}\n", "t.yaml").topology
+    assert settings(topology, "redis://x", None)["broker_transport"] == "redis"
+
+
+def _nothing() -> None:
+    """A task body (Celery rejects lambdas)."""
+
+
+def test_sends_to_ignoring_queues_ignore_results() -> None:
+    from celery import Celery
+
+    from stack.producer import configure
+
+    topology = load_string(IGNORING, "t.yaml").topology
+    app = Celery("probe", set_as_current=False)
+    quiet = app.task(name="quiet.job")(_nothing)
+    app.task(name="loud.job")(_nothing)
+    configure(app, topology, "memory://", "cache+memory://")
+    app.conf.broker_transport = None  # the in-memory transport, no Redis here
+    try:
+        sent = {
+            "delay, routed to quiet": quiet.delay(),  # Celery's default: ignore_result=False
+            "by name, routed to quiet": app.send_task("quiet.other"),
+            "by name, queue=quiet": app.send_task("loud.job", queue="quiet"),
+            "by name, queue=mixed": app.send_task("quiet.job", queue="mixed"),
+            "by name, default queue": app.send_task("loud.job"),
+            "asked for, default queue": app.send_task("loud.job", ignore_result=True),
+        }
+        headers = {}
+        with app.connection_for_read() as conn:
+            for queue in ("quiet", "mixed", "celery"):
+                with conn.SimpleQueue(queue) as simple:
+                    while simple.qsize():
+                        message = simple.get(timeout=1)
+                        headers[message.headers["id"]] = message.headers["ignore_result"]
+                        message.ack()
+    finally:
+        app.close()
+    got = {label: (result.ignored, headers[result.id]) for label, result in sent.items()}
+    assert got == {
+        "delay, routed to quiet": (True, True),
+        "by name, routed to quiet": (True, True),
+        "by name, queue=quiet": (True, True),
+        "by name, queue=mixed": (None, None),
+        "by name, default queue": (None, None),
+        "asked for, default queue": (True, True),
+    }
+    assert sent["delay, routed to quiet"].get(timeout=0.1) is None  # ignored: no wait
