@@ -6,6 +6,7 @@ checked from the host through the published ports, as a producer would see it.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -38,6 +39,14 @@ PING_WINDOW_GROWTH = 0.05  # seconds of reply window per second of waiting
 PING_WINDOW_MAX = 1.0
 PING_WINDOW_STEADY = 5.0  # seconds before the window starts to widen
 PROBE_EVERY = 0.25
+
+# The control imports Celery in a background thread while this one waits on the engine.
+# Two threads importing one package at the same time can each see the other's half of a
+# circular import ("cannot import name 'fxrange' from partially initialized module
+# 'kombu.utils.functional'", 1 `stack scale` in 10): this thread's own imports of kombu
+# and redis wait for the control's to finish. Callers import nothing else of Celery, kombu
+# or redis between prepare() and wait().
+IMPORTS = threading.Lock()
 
 
 @dataclass
@@ -77,7 +86,8 @@ class Readiness:
         return docker_client.published_port(container, port)
 
     def _redis(self, container: Container) -> bool:
-        import redis
+        with IMPORTS:
+            import redis
 
         port = self._port(container, REDIS_PORT)
         if port is None:
@@ -94,7 +104,8 @@ class Readiness:
             client.close()
 
     def _rabbitmq(self, container: Container) -> bool:
-        from kombu.connection import Connection
+        with IMPORTS:
+            from kombu.connection import Connection
 
         from ..secrets import broker_url
 
@@ -138,7 +149,8 @@ class Readiness:
         from .endpoints import host_urls
 
         broker, _ = host_urls(self.project.loaded)
-        return Control(self.project.topology, broker)
+        with IMPORTS:
+            return Control(self.project.topology, broker)
 
     def prepare(self) -> None:
         """Set up the remote control in the background once the broker container runs:

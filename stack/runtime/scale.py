@@ -83,13 +83,14 @@ def scale(
         holder = next((c for c in found if c.status == "running"), None)
         if holder is None:  # new replicas would have no network
             raise not_running(project.topology)
-    readiness = Readiness(docker, project, console)
-    readiness.prepare()
     # The new replicas run the image's topology. Unless that is the file's (not edited since
     # `stack up`), they are hashed by the image id, and the next `stack up` recreates them.
     code_hash = app_image.labels.get(labels.CODE_HASH)
     same = app_image.labels.get(labels.TOPOLOGY_HASH) == topology_hash(project)
     revisions = app_revisions(code_hash, project.topology, services) if code_hash and same else {}
+    # After app_revisions, which imports kombu and Celery's schedules here (see ready.IMPORTS).
+    readiness = Readiness(docker, project, console)
+    readiness.prepare()
     changes, waiting = converge(
         docker, project, services, {project.images.app: str(app_image.id)}, revisions,
         counts, recreate=False, holder=holder,

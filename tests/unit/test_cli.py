@@ -130,3 +130,41 @@ def test_real_entry_point_never_prints_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().startswith(f"{bad}:2: error: invalid YAML")
+
+
+EXIT_PROBE = """
+import atexit, logging, logging.handlers, sys, threading, time
+from stack.cli.main import exit_now
+# Buffered until logging's exit handler closes it: lost if exit handlers were skipped.
+handler = logging.handlers.MemoryHandler(100, target=logging.FileHandler(sys.argv[2]))
+logging.getLogger("probe").addHandler(handler)
+logging.getLogger("probe").warning("logged")
+atexit.register(lambda: print("exit handler ran"))
+if sys.argv[3] == "thread":
+    threading.Thread(target=lambda: (time.sleep(0.3), print("thread finished"))).start()
+print("output", end="")
+code = sys.argv[1]
+exit_now(None if code == "none" else int(code) if code.isdigit() else code)
+print("not reached")
+"""
+
+
+@pytest.mark.parametrize(
+    ("code", "thread", "status", "stdout", "stderr"),
+    [
+        ("none", "", 0, "outputexit handler ran\n", ""),
+        ("3", "", 3, "outputexit handler ran\n", ""),
+        ("no such group", "", 1, "outputexit handler ran\n", "no such group\n"),
+        ("0", "thread", 0, "outputthread finished\nexit handler ran\n", ""),
+    ],
+)
+def test_fast_exit_keeps_what_a_normal_exit_does(
+    tmp_path: Path, code: str, thread: str, status: int, stdout: str, stderr: str
+) -> None:
+    log = tmp_path / "probe.log"
+    result = subprocess.run(
+        [sys.executable, "-c", EXIT_PROBE, code, str(log), thread],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert (result.returncode, result.stdout, result.stderr) == (status, stdout, stderr)
+    assert log.read_text() == "logged\n"
