@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 log = logging.getLogger("stack.guards")
+CELERY_REQUEST = "celery.worker.request:Request"  # Celery's default Task.Request
+RESULTLESS_REQUEST = "stack.resultless:Request"
 
 
 def delay_seconds(
@@ -55,6 +57,11 @@ def install(
     """
     if getattr(app, "_stack_guards", False):
         return
+    if app.conf.task_ignore_result and app.Task.Request == CELERY_REQUEST:
+        # Workers of this app store no result, even of a message that asks for one. A
+        # Request set by the user's own task base class or task stays theirs. A string, so
+        # that producers do not import the worker's modules.
+        app.Task.Request = RESULTLESS_REQUEST
     limit = visibility_timeout if broker_type == "redis" else None
     if limit is None and not ignored_queues:
         return

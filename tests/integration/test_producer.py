@@ -3,7 +3,8 @@
 - kombu's Redis channel builds a redis.Redis per command; the kit's transport keeps one per
   channel, on kombu's own pool, and follows a new pool after a disconnect or a fork.
 - A group with `ignore_result: true` stores no result even of `.delay()`, whose message
-  carries Celery's default ignore_result=False, which a worker honours over its settings.
+  carries Celery's default ignore_result=False, which a worker honours over its settings:
+  the kit's producers send True, and the group's workers ignore a False from any other.
 """
 
 from __future__ import annotations
@@ -54,6 +55,16 @@ def kit_app(name: str, redis_url: str, group: str | None = None) -> Any:
         app.task(name=task)(ran)
     topology = load_string(TOPOLOGY, "topology.yaml").topology
     return configure(app, topology, f"{redis_url}/0", f"{redis_url}/1", group)
+
+
+def plain_app(redis_url: str) -> Any:
+    from celery import Celery
+
+    app = Celery("foreign", broker=f"{redis_url}/0", backend=f"{redis_url}/1",
+                 set_as_current=False)  # fmt: skip
+    for task in ("probe.quiet", "probe.loud"):
+        app.task(name=task)(ran)
+    return app
 
 
 def queue_depth(app: Any, queue: str) -> int:
@@ -108,28 +119,32 @@ def test_ignoring_group_stores_no_result_of_delay(
     backend = redis.Redis.from_url(f"{redis_url}/1")
     marks.delete("quiet-mark", "loud-mark")
     producer = kit_app("producer", redis_url)
+    foreign = plain_app(redis_url)  # a producer the kit did not configure
     quiet_worker = kit_app("quiet-worker", redis_url, "quiet")
     loud_worker = kit_app("loud-worker", redis_url, "loud")
     try:
         quiet = producer.tasks["probe.quiet"].delay("quiet-mark")
         loud = producer.tasks["probe.loud"].delay("loud-mark")
-        with (
-            start_worker(quiet_worker, pool="solo", queues=["quiet"], perform_ping_check=False,
-                         hostname="quiet@probe", shutdown_timeout=10),
-            start_worker(loud_worker, pool="solo", queues=["loud"], perform_ping_check=False,
-                         hostname="loud@probe", shutdown_timeout=10),
-        ):  # fmt: skip
-            assert loud.get(timeout=20) == "loud-mark"
-            for _ in range(100):
-                if marks.llen("quiet-mark"):
+        # Celery's default sends ignore_result=False; the group's setting must still hold.
+        unasked = foreign.tasks["probe.quiet"].apply_async(("quiet-mark",), queue="quiet")
+        assert unasked.ignored is False
+        # One in-process worker at a time: two at once in one process did not always stop.
+        with start_worker(quiet_worker, pool="solo", queues=["quiet"], perform_ping_check=False,
+                          hostname="quiet@probe", shutdown_timeout=10):  # fmt: skip
+            for _ in range(200):
+                if marks.llen("quiet-mark") == 2:
                     break
                 time.sleep(0.1)
-        assert marks.llen("quiet-mark") == 1  # the quiet task ran
+        with start_worker(loud_worker, pool="solo", queues=["loud"], perform_ping_check=False,
+                          hostname="loud@probe", shutdown_timeout=10):  # fmt: skip
+            assert loud.get(timeout=20) == "loud-mark"
+        assert marks.llen("quiet-mark") == 2  # both quiet tasks ran
+        assert not backend.exists(f"celery-task-meta-{unasked.id}")
         assert quiet.ignored
         assert quiet.get(timeout=0.1) is None
         assert not backend.exists(f"celery-task-meta-{quiet.id}")
         assert backend.exists(f"celery-task-meta-{loud.id}")
     finally:
         marks.delete("quiet-mark", "loud-mark")
-        for app in (producer, quiet_worker, loud_worker):
+        for app in (producer, foreign, quiet_worker, loud_worker):
             app.close()

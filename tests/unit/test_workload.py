@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from stack import plan
@@ -192,3 +194,24 @@ def test_sends_to_ignoring_queues_ignore_results() -> None:
         "asked for, default queue": (True, True),
     }
     assert sent["delay, routed to quiet"].get(timeout=0.1) is None  # ignored: no wait
+
+
+def test_ignoring_group_workers_use_the_resultless_request() -> None:
+    from celery import Celery, Task
+
+    from stack.producer import configure
+
+    topology = load_string(IGNORING, "t.yaml").topology
+
+    def request_of(group: str | None, task_cls: Any = None) -> Any:
+        app = Celery("probe", set_as_current=False, **({"task_cls": task_cls} if task_cls else {}))
+        configure(app, topology, "memory://", "cache+memory://", group)
+        return app.task(name="quiet.job")(_nothing).Request
+
+    class Own(Task):  # type: ignore[misc]
+        Request = "my.requests:Request"
+
+    assert request_of("a") == "stack.resultless:Request"  # a ignores results
+    assert request_of("c") == "celery.worker.request:Request"
+    assert request_of(None) == "celery.worker.request:Request"  # a producer with a backend
+    assert request_of("a", Own) == "my.requests:Request"  # the user's own stays
