@@ -60,7 +60,7 @@ def fuzz(inputs: int) -> tuple[int, list[str]]:
 
     from stack.cli.main import app
     from stack.errors import TopologyError
-    from stack.load import load_string
+    from stack.topology.load import load_string
     from tests.fuzzing import topology_texts
 
     command, runner = typer.main.get_command(app), CliRunner()

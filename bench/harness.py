@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from stack import yamlio
+from stack.topology import yamlio
 
 HERE = Path(__file__).resolve().parent
 APP_DIR = HERE / "app"
@@ -52,13 +52,13 @@ class BenchStack:
     # -- lifecycle ------------------------------------------------------------------------
 
     def up(self) -> None:
-        from stack.runtime.up import up
+        from stack.deploy.ops.up import up
 
         started = time.perf_counter()
         up(self.path, timeout=180)
         self.up_seconds = time.perf_counter() - started
-        from stack.runtime.endpoints import service_port
-        from stack.runtime.project import open_project
+        from stack.deploy.ops.endpoints import service_port
+        from stack.deploy.ops.project import open_project
 
         self.project = open_project(self.path)
         self.port = service_port(self.project.topology, "redis")
@@ -68,7 +68,7 @@ class BenchStack:
         self.image_id = str(sdk.images.get(self.project.images.app).id)
 
     def down(self) -> None:
-        from stack.runtime.down import down
+        from stack.deploy.ops.down import down
 
         for client in self._redis.values():
             with contextlib.suppress(Exception):
@@ -83,7 +83,7 @@ class BenchStack:
 
     @property
     def sdk(self) -> Any:
-        from stack.runtime import docker_client
+        from stack.deploy.docker import client as docker_client
 
         return docker_client.get().sdk
 
@@ -103,7 +103,7 @@ class BenchStack:
     def control(self, db: int) -> Any:
         """A Celery app for remote control on database db (fresh, 50 ms reply polling)."""
         if db not in self._controls:
-            from stack.runtime.control import Control
+            from stack.deploy.ops.control import Control
 
             self._controls[db] = Control(self.project.topology, self.url(db)).app
         return self._controls[db]
@@ -114,7 +114,7 @@ class BenchStack:
         self, service: str, command: list[str], env: dict[str, str], restart: bool = True
     ) -> Any:
         """A container of the app image on the project network, labelled as the project's."""
-        from stack.runtime import labels
+        from stack.deploy.docker import labels
 
         name = f"{self.name}-{service}-1"
         return self.sdk.containers.run(

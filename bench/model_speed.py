@@ -12,10 +12,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from stack import plan, yamlio
-from stack.load import load
-from stack.render import compose
-from stack.routes import resolve
+from stack.deploy import services as plan
+from stack.deploy.render import compose
+from stack.settings.routes import resolve
+from stack.topology import yamlio
+from stack.topology.load import load
 
 
 def big_topology(queues: int = 500, groups: int = 200) -> dict[str, object]:

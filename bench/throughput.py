@@ -80,8 +80,8 @@ def node(stack: BenchStack, group: str, replica: int = 1) -> str:
 
 def start_extras(stack: BenchStack) -> dict[str, list[str]]:
     """The plain Celery worker and the kit's default worker with events (-E)."""
-    from stack import plan
-    from stack.secrets import container_env
+    from stack.deploy import services as plan
+    from stack.deploy.secrets import container_env
 
     topology = stack.project.topology
     plain = stack.run(

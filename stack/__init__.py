@@ -10,6 +10,6 @@ __all__ = ["__version__", "connect"]
 
 def connect(path: Any = None, broker_url: str | None = None, backend_url: str | None = None) -> Any:
     """The user's Celery app configured from the topology (see stack.producer.connect)."""
-    from .producer import connect as _connect  # lazy: keeps `stack --help` free of Celery
+    from stack.producer import connect as _connect  # lazy: keeps `stack --help` free of Celery
 
     return _connect(path, broker_url=broker_url, backend_url=backend_url)

@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-from . import guards
-from .celeryconf import ignored_queues, settings
-from .load import Loaded, load
-from .model import Topology
-from .userapp import load_app
+from stack.container.userapp import load_app
+from stack.settings import guards
+from stack.settings.celeryconf import ignored_queues, settings
+from stack.topology.load import Loaded, load
+from stack.topology.model import Topology
 
 
 def configure(
@@ -49,7 +49,7 @@ def connect_loaded(
     broker_url = broker_url or os.environ.get("STACK_BROKER_URL")
     backend_url = backend_url or os.environ.get("STACK_RESULT_BACKEND")
     if broker_url is None:
-        from .runtime.endpoints import host_urls  # lazy: needs the Docker SDK
+        from stack.deploy.ops.endpoints import host_urls  # lazy: needs the Docker SDK
 
         broker_url, found_backend = host_urls(loaded)
         backend_url = backend_url or found_backend

@@ -4,9 +4,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-COLORS = ROOT / "examples" / "colors"
-
 
 @pytest.fixture
 def write_topology(tmp_path: Path):  # type: ignore[no-untyped-def]

@@ -1,6 +1,6 @@
 """Benchmark tasks: each counts its executions in Redis (database 2 of the broker's server).
 
-The same module runs under the kit (`stack.boot`, which configures this app from the
+The same module runs under the kit (`stack.container.boot`, which configures this app from the
 topology) and under plain Celery (`celery -A benchtasks:app worker`, configured only by
 CELERY_BROKER_URL / CELERY_RESULT_BACKEND), so both execute exactly the same code.
 """

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from . import output
+from stack.cli import output
 
 app = typer.Typer()
 
@@ -39,10 +39,10 @@ def deploy(
 ) -> None:
     """Install or upgrade the topology as a Helm release (the chart ships with the kit)."""
     # Lazy: the model, the values models and Helm's native engine stay out of `stack --help`.
-    from .. import plan
-    from ..load import discover, load
-    from ..render import helm
-    from ..runtime import helm_engine
+    from stack.deploy import helm_engine
+    from stack.deploy import services as plan
+    from stack.deploy.render import helm
+    from stack.topology.load import discover, load
 
     loaded = load(discover(file))
     topology = loaded.topology

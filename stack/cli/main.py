@@ -12,8 +12,8 @@ from typing import Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from ..errors import StackError, TopologyError
-from . import output
+from stack.cli import output
+from stack.errors import StackError, TopologyError
 
 
 class StackGroup(TyperGroup):
@@ -46,17 +46,17 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from . import topology_cmds
+    from stack.cli import topology_cmds
 
     app.add_typer(topology_cmds.app)
     try:
-        from . import runtime_cmds
+        from stack.cli import runtime_cmds
     except ImportError:  # pragma: no cover - present once the runtime lands
         pass
     else:
         app.add_typer(runtime_cmds.app)
     try:
-        from . import deploy
+        from stack.cli import deploy
     except ImportError:  # pragma: no cover - present once the chart lands
         pass
     else:

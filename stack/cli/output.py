@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING
 
-from ..errors import Problem
+from stack.errors import Problem
 
 if TYPE_CHECKING:
     from rich.console import Console

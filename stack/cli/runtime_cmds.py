@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from . import output
+from stack.cli import output
 
 app = typer.Typer()
 
@@ -41,7 +41,7 @@ def up(file: FileArg = None, timeout: TimeoutOpt = 120.0) -> None:
     """
     from rich.table import Table
 
-    from ..runtime.up import up as run_up
+    from stack.deploy.ops.up import up as run_up
 
     result = run_up(file, timeout=timeout, console=output.err())
     counts = ", ".join(
@@ -72,7 +72,7 @@ def scale(
     get their group's grace period to finish running tasks. The next `stack up` resets
     every group to the topology's replicas.
     """
-    from ..runtime.scale import scale as run_scale
+    from stack.deploy.ops.scale import scale as run_scale
 
     result = run_scale(file, groups, timeout=timeout, console=output.err())
     for change in result.changes:
@@ -95,7 +95,7 @@ def ps(
     ] = False,
 ) -> None:
     """Services (running/desired replicas, health) and queues (depth, consuming nodes)."""
-    from ..runtime.status import status
+    from stack.deploy.ops.status import status
 
     data = status(file, every_worker=all_consumers)
     if as_json:
@@ -139,7 +139,7 @@ def logs(
     ] = None,
 ) -> None:
     """Logs of every replica (or one service's), each line prefixed by its container."""
-    from ..runtime.logs import logs as read_logs
+    from stack.deploy.ops.logs import logs as read_logs
 
     try:
         for name, line in read_logs(file, service, follow=follow, tail=tail):
@@ -158,7 +158,7 @@ def down(
 ) -> None:
     """Stop (with each service's grace period) and remove the project's containers and
     network, found by label; with --volumes, its volumes too."""
-    from ..runtime.down import down as run_down
+    from stack.deploy.ops.down import down as run_down
 
     removed = run_down(file, volumes=volumes)
     for item in removed:
@@ -178,7 +178,7 @@ def send(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Send a task from this machine through the topology's routes."""
-    from ..runtime.send import send as run_send
+    from stack.deploy.ops.send import send as run_send
 
     sent = run_send(file, task, args, kwargs, wait=wait, timeout=timeout)
     if as_json:

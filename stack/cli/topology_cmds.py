@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from ..errors import StackError
-from . import output
+from stack.cli import output
+from stack.errors import StackError
 
 app = typer.Typer()
 
@@ -25,7 +25,7 @@ FileArg = Annotated[
 @app.command()
 def validate(file: FileArg = None) -> None:
     """Check a topology file: every error and warning, with file, line and key."""
-    from ..load import load
+    from stack.topology.load import load
 
     loaded = load(file)
     for warning in loaded.warnings:
@@ -50,8 +50,8 @@ def routes(
     ] = False,
 ) -> None:
     """Which queue each task goes to, and which worker groups consume it (Celery's router)."""
-    from ..load import load
-    from ..routes import resolve
+    from stack.settings.routes import resolve
+    from stack.topology.load import load
 
     # A lone argument that is not a file is a task name: `stack routes tasks.add`.
     if file is not None and not file.exists() and file.suffix not in (".yaml", ".yml"):
@@ -60,7 +60,7 @@ def routes(
     loaded = load(file)
     names = list(tasks or [])
     if from_app:
-        from ..userapp import load_app
+        from stack.container.userapp import load_app
 
         app_obj = load_app(loaded.topology.app, loaded.base_dir / loaded.topology.image.context)
         names += sorted(n for n in app_obj.tasks if not n.startswith("celery."))
@@ -88,8 +88,8 @@ def render(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output directory.")] = Path("rendered"),
 ) -> None:
     """Write DIR/compose.yaml (+ its 0600 env file and build context) and the Helm chart."""
-    from ..load import load
-    from ..writer import write_all
+    from stack.deploy.render.write import write_all
+    from stack.topology.load import load
 
     loaded = load(file)
     wheelhouse = os.environ.get("STACK_WHEELHOUSE")
@@ -100,6 +100,6 @@ def render(
 @app.command()
 def schema() -> None:
     """Print the topology file's JSON Schema (for editors)."""
-    from ..model import Topology
+    from stack.topology.model import Topology
 
     output.out().print_json(json.dumps(Topology.model_json_schema()))

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-import re
 import secrets
-import shutil
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-COLORS = ROOT / "examples" / "colors"
-IMAGE_VARS = ("STACK_PYTHON_IMAGE", "STACK_REDIS_IMAGE", "STACK_RABBITMQ_IMAGE")
-HINT = 'run `eval "$(scripts/offline-images)"` first (or `make integration`)'
-
-
-def _unavailable(reason: str) -> None:
-    """No engine or images: a skip on a developer machine, a failure in CI."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{reason} (CI=true: integration tests must run)", pytrace=False)
-    pytest.skip(reason)
+from tests.helpers import HINT, IMAGE_VARS, forget_app, project_copy, unavailable
 
 
 @pytest.fixture(scope="session")
@@ -38,59 +25,30 @@ def docker_sdk() -> Any:
         client = docker.from_env()
         client.ping()
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-        _unavailable(f"no Docker engine answers: {exc}")
+        unavailable(f"no Docker engine answers: {exc}")
     missing = [name for name in IMAGE_VARS if not os.environ.get(name)]
     if missing:
-        _unavailable(f"{', '.join(missing)} unset: {HINT}")
+        unavailable(f"{', '.join(missing)} unset: {HINT}")
     for name in IMAGE_VARS:
         try:
             client.images.get(os.environ[name])
         except docker.errors.ImageNotFound:
-            _unavailable(f"image {os.environ[name]} ({name}) is not present: {HINT}")
+            unavailable(f"image {os.environ[name]} ({name}) is not present: {HINT}")
     return client
-
-
-def labelled_resources(client: Any, label: str) -> dict[str, list[str]]:
-    """Every container, network and volume that still carries label (key=value)."""
-    filters = {"label": label}
-    return {
-        "containers": [c.name for c in client.containers.list(all=True, filters=filters)],
-        "networks": [n.name for n in client.networks.list(filters=filters)],
-        "volumes": [v.name for v in client.volumes.list(filters=filters)],
-    }
-
-
-def project_copy(tmp: Path, source: str, prefix: str) -> Path:
-    """examples/colors copied to tmp, the topology renamed to a unique project name."""
-    shutil.copytree(COLORS, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns(".stack"))
-    name = f"{prefix}-{secrets.token_hex(3)}"
-    text = (COLORS / source).read_text(encoding="utf-8")
-    text, count = re.subn(r"(?m)^name: .*$", f"name: {name}", text)
-    assert count == 1, f"{source} has no top-level name:"
-    path = tmp / "topology.yaml"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def forget_app(base_dirs: list[Path]) -> None:
-    """Each stack imports its own copy of examples/colors/tasks.py: drop the last one."""
-    sys.modules.pop("tasks", None)
-    dirs = {str(d.resolve()) for d in base_dirs}
-    sys.path[:] = [p for p in sys.path if p not in dirs]
 
 
 @pytest.fixture(scope="class")
 def stack_factory(
     docker_sdk: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Callable[[str, str, Callable[[Path], None] | None], Path]]:
-    """Start stacks (default: `stack.runtime.up.up`); every one is taken down at the end."""
-    from stack.load import load
-    from stack.runtime.down import down
+    """Start stacks (default: `stack.deploy.ops.up.up`); every one is taken down at the end."""
+    from stack.deploy.ops.down import down
+    from stack.topology.load import load
 
     started: list[Path] = []
 
     def start(source: str, prefix: str, runner: Callable[[Path], None] | None = None) -> Path:
-        from stack.runtime.up import up
+        from stack.deploy.ops.up import up
 
         path = project_copy(tmp_path_factory.mktemp(prefix), source, prefix)
         started.append(path)

@@ -135,7 +135,7 @@ class FaultStack:
     """A running copy of the faults app: send tasks, read the log, scale, break things."""
 
     def __init__(self, path: Path, docker: Any, broker: str) -> None:
-        from stack.load import load
+        from stack.topology.load import load
 
         self.path = path
         self.docker = docker  # the Docker SDK client
@@ -148,7 +148,7 @@ class FaultStack:
     @classmethod
     def start(cls, broker: str, directory: Path, docker: Any, prefix: str) -> FaultStack:
         """`stack up` a fresh copy (every group at 0 replicas); close() takes it down."""
-        from stack.runtime.up import up
+        from stack.deploy.ops.up import up
 
         stack = cls(copy_app(broker, directory, prefix), docker, broker)
         try:
@@ -160,7 +160,7 @@ class FaultStack:
 
     def close(self) -> None:
         """Everything the stack created goes: containers, network, volumes, app image."""
-        from stack.runtime.down import down
+        from stack.deploy.ops.down import down
 
         self.disconnect()
         try:
@@ -172,7 +172,7 @@ class FaultStack:
     # -- connections through the published ports (they may change when the broker restarts)
 
     def urls(self) -> tuple[str, str]:
-        from stack.runtime.endpoints import host_urls
+        from stack.deploy.ops.endpoints import host_urls
 
         broker, backend = host_urls(self.loaded)
         assert backend is not None, "the faults topologies keep results in the kit's Redis"
@@ -275,7 +275,7 @@ class FaultStack:
 
     def scale(self, group: str, replicas: int) -> float:
         """`stack scale GROUP=N` (waits for pings, stops gracefully); returns the seconds."""
-        from stack.runtime.scale import scale
+        from stack.deploy.ops.scale import scale
 
         started = time.monotonic()
         scale(self.path, [f"{group}={replicas}"], timeout=90)

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from stack.load import load
-from stack.routes import named_tasks, resolve
-from tests.integration.conftest import COLORS
+from stack.settings.routes import named_tasks, resolve
+from stack.topology.load import load
+from tests.helpers import COLORS
 
 pytestmark = [
     pytest.mark.docker,

@@ -25,7 +25,7 @@ import yaml
 from typer.testing import CliRunner
 
 from stack.cli.main import app as cli
-from tests.integration.conftest import _unavailable, labelled_resources, project_copy
+from tests.helpers import labelled_resources, project_copy, unavailable
 
 pytestmark = pytest.mark.docker
 
@@ -74,9 +74,9 @@ def _compose_plugin() -> None:
             ["docker", "compose", "version"], capture_output=True, text=True, timeout=30
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        _unavailable(f"no docker CLI: {exc}")
+        unavailable(f"no docker CLI: {exc}")
     if result.returncode != 0:
-        _unavailable(
+        unavailable(
             "no `docker compose` plugin (run scripts/install-docker): "
             f"{(result.stderr or result.stdout).strip()}"
         )
@@ -125,13 +125,13 @@ def published(stack: Rendered, service: str, port: int) -> int:
 def rendered(tmp_path_factory: pytest.TempPathFactory) -> Rendered:
     """examples/colors under a unique name, rendered by the CLI outside the app's directory."""
     if not os.environ.get("STACK_WHEELHOUSE"):
-        _unavailable('STACK_WHEELHOUSE unset: run `eval "$(scripts/offline-images)"` first')
+        unavailable('STACK_WHEELHOUSE unset: run `eval "$(scripts/offline-images)"` first')
     tmp = tmp_path_factory.mktemp("tc-compose")
     topology = project_copy(tmp / "app", "topology.yaml", "tc-compose")
     out = tmp / "rendered"
     result = CliRunner().invoke(cli, ["render", str(topology), "--out", str(out)])
     assert result.exit_code == 0, f"stack render failed:\n{result.output}"
-    from stack.load import load
+    from stack.topology.load import load
 
     return Rendered(topology, out, load(topology).topology.name)
 
@@ -181,8 +181,8 @@ def producer(running: Rendered) -> Iterator[Any]:
     """A Celery app configured from the topology, on the published 127.0.0.1 Redis port."""
     from celery import Celery
 
-    from stack.load import load
     from stack.producer import configure
+    from stack.topology.load import load
 
     port = published(running, "redis", 6379)
     password = quote(running.env["REDIS_PASSWORD"], safe="")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from stack.load import load_string
+from stack.topology.load import load_string
 
 pytestmark = [
     pytest.mark.docker,
@@ -75,7 +75,7 @@ def queue_depth(app: Any, queue: str) -> int:
 def test_one_redis_client_per_channel(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     import redis
 
-    from stack.transport import Transport
+    from stack.container.transport import Transport
 
     built = []
     original = redis.Redis.__init__

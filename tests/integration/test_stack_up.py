@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from stack.cli.main import app as cli
 from stack.errors import NotReadyError
-from stack.load import load
-from tests.integration.conftest import labelled_resources
+from stack.topology.load import load
+from tests.helpers import labelled_resources
 
 pytestmark = pytest.mark.docker
 
@@ -136,7 +136,7 @@ class TestRedis:
         check_canvas(path)
 
     def test_beat_sends_periodic_task_every_2s(self, path: Path) -> None:
-        from stack.runtime.logs import logs
+        from stack.deploy.ops.logs import logs
 
         deadline = time.monotonic() + 15
         ticks: list[str] = []
@@ -171,7 +171,7 @@ class TestRedis:
     def test_beat_runs_store_no_result_but_the_same_task_sent_by_hand_does(
         self, path: Path
     ) -> None:
-        from stack.runtime.logs import logs
+        from stack.deploy.ops.logs import logs
 
         app = connect(path)
         by_hand = app.send_task("tasks.periodic_task", queue="blue_queue")
@@ -209,7 +209,7 @@ class TestRedis:
                 assert check["Interval"] == 30 * 10**9, (container, check)
 
     def test_up_again_changes_nothing(self, path: Path) -> None:
-        from stack.runtime.up import up
+        from stack.deploy.ops.up import up
 
         result = up(path, timeout=60)
         assert not result.image_built
@@ -220,8 +220,8 @@ class TestRedis:
     ) -> None:
         """A holder that restarted has a new namespace; the containers still in the old
         one have no network, and the next `stack up` recreates them, and only them."""
-        from stack.runtime.scale import scale
-        from stack.runtime.up import up
+        from stack.deploy.ops.scale import scale
+        from stack.deploy.ops.up import up
 
         name = load(path).topology.name
         holder = docker_sdk.containers.get(f"{name}-netns-1")
@@ -252,7 +252,7 @@ class TestRedis:
     ) -> None:
         """The image is rebuilt (it holds the topology); the containers whose settings are
         the same keep running, on the older image; the edited group runs the new one."""
-        from stack.runtime.up import up
+        from stack.deploy.ops.up import up
 
         name = load(path).topology.name
         red_before = docker_sdk.containers.get(f"{name}-red-1")
@@ -282,8 +282,8 @@ class TestRedis:
     ) -> None:
         """`stack scale` after an edit, before `stack up`: the new replica runs the image's
         (older) settings, so the next `up` must not take it for up to date."""
-        from stack.runtime.scale import scale
-        from stack.runtime.up import up
+        from stack.deploy.ops.scale import scale
+        from stack.deploy.ops.up import up
 
         name = load(path).topology.name
         original = path.read_text(encoding="utf-8")
@@ -308,8 +308,8 @@ class TestRedis:
         """A worker started by hand on the host (or left from an older deployment) takes
         tasks from the stack's queues: `ps --all-consumers` shows it, plain `ps` asks only
         the stack's own workers."""
-        from stack.runtime.control import Control
-        from stack.runtime.endpoints import host_urls
+        from stack.deploy.ops.control import Control
+        from stack.deploy.ops.endpoints import host_urls
 
         node = "outside@host"
         script = (
@@ -345,9 +345,9 @@ class TestRedis:
             worker.communicate(timeout=30)
 
     def test_scale_out_and_back(self, path: Path, docker_sdk: Any) -> None:
-        from stack.runtime.control import Control
-        from stack.runtime.endpoints import host_urls
-        from stack.runtime.scale import scale
+        from stack.deploy.ops.control import Control
+        from stack.deploy.ops.endpoints import host_urls
+        from stack.deploy.ops.scale import scale
 
         loaded = load(path)
         name = loaded.topology.name
@@ -374,8 +374,8 @@ class TestRedis:
     def test_sighup_restarts_a_worker_in_place(self, path: Path, docker_sdk: Any) -> None:
         """Celery re-executes itself on SIGHUP with sys.argv: that must start the same worker
         again in the same container, not crash it into a restart by Docker."""
-        from stack.runtime.control import Control
-        from stack.runtime.endpoints import host_urls
+        from stack.deploy.ops.control import Control
+        from stack.deploy.ops.endpoints import host_urls
 
         loaded = load(path)
         container = docker_sdk.containers.get(f"{loaded.topology.name}-green-1")
@@ -398,7 +398,7 @@ class TestRedis:
         """The image's snapshot matches its topology: no YAML parse or pydantic at start."""
         container = docker_sdk.containers.get(f"{load(path).topology.name}-red-1")
         code = (
-            "import sys, stack.boot as b; "
+            "import sys, stack.container.boot as b; "
             "print(b.SOURCE, 'pydantic' in sys.modules, b.app.conf.worker_concurrency)"
         )
         result = container.exec_run(["python", "-c", code])
@@ -437,7 +437,7 @@ class TestRedis:
     def test_dockerignored_files_stay_out_and_editing_them_restarts_nothing(
         self, path: Path, docker_sdk: Any
     ) -> None:
-        from stack.runtime.up import up
+        from stack.deploy.ops.up import up
 
         name = load(path).topology.name
         scratch = path.parent / "scratch"
@@ -500,7 +500,7 @@ def test_broken_app_fails_fast_with_logs(stack_factory: Any, tmp_path: Path) -> 
         text = topology.read_text(encoding="utf-8").replace("app: tasks:app", "app: tasks:nope")
         text = text.replace("monitor: {flower: true}", "monitor: {flower: false}")
         topology.write_text(text, encoding="utf-8")
-        from stack.runtime.up import up
+        from stack.deploy.ops.up import up
 
         started = time.monotonic()
         with pytest.raises(NotReadyError) as caught:
@@ -530,7 +530,7 @@ def test_broker_port_taken_stops_the_apps_it_started(stack_factory: Any, docker_
             text = topology.read_text(encoding="utf-8")
             text = text.replace("broker: redis", f"broker: {{type: redis, port: {port}}}", 1)
             topology.write_text(text, encoding="utf-8")
-            from stack.runtime.up import up
+            from stack.deploy.ops.up import up
 
             with pytest.raises(RuntimeStackError) as caught:
                 up(topology, timeout=90)

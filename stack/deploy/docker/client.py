@@ -1,0 +1,307 @@
+"""The one thin wrapper around the Docker SDK: every call goes through it, every error is ours.
+
+The SDK is imported lazily, so commands that need no engine never load it. Every resource
+created here carries the kit's labels (labels.py); teardown finds them by those labels.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from stack.deploy.docker import labels
+from stack.deploy.docker.spec import ContainerSpec, for_engine
+from stack.errors import RuntimeStackError
+
+Container = Any  # docker.models.containers.Container (the SDK ships no types)
+
+_lock = threading.Lock()
+_client: DockerClient | None = None
+
+
+def get() -> DockerClient:
+    """The process's client, created on first use."""
+    global _client
+    with _lock:
+        if _client is None:
+            _client = DockerClient()
+        return _client
+
+
+def _one_line(exc: BaseException) -> str:
+    explanation = getattr(exc, "explanation", None)
+    text = str(explanation or exc) or type(exc).__name__
+    return re.sub(r"\s+", " ", text).strip()
+
+
+@contextmanager
+def errors(what: str) -> Iterator[None]:
+    """Turn SDK and connection errors into RuntimeStackError("{what}: ...")."""
+    import docker.errors
+    import requests.exceptions
+
+    try:
+        yield
+    except docker.errors.NotFound as exc:
+        raise RuntimeStackError(f"{what}: not found: {_one_line(exc)}") from None
+    except docker.errors.BuildError as exc:
+        tail = "".join(str(c.get("stream", "")) for c in list(exc.build_log)[-15:])
+        raise RuntimeStackError(f"{what}: {_one_line(exc)}\n{tail}".rstrip()) from None
+    except requests.exceptions.ConnectionError as exc:
+        raise RuntimeStackError(
+            f"cannot reach the Docker engine: {_one_line(exc)} — is dockerd running?"
+        ) from None
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise RuntimeStackError(f"{what}: {_one_line(exc)}") from None
+
+
+class DockerClient:
+    """Project-scoped Docker operations, by label."""
+
+    def __init__(self) -> None:
+        import docker
+        import docker.errors
+
+        try:
+            self.sdk = docker.from_env()
+        except docker.errors.DockerException as exc:
+            raise RuntimeStackError(
+                f"cannot reach the Docker engine: {_one_line(exc)} — is dockerd running?"
+            ) from None
+
+    # -- images ---------------------------------------------------------------------------
+
+    def image(self, tag: str) -> Any | None:
+        import docker.errors
+
+        with errors(f"inspect image {tag}"):
+            try:
+                return self.sdk.images.get(tag)
+            except docker.errors.ImageNotFound:
+                return None
+
+    def require_image(self, tag: str, hint: str) -> str:
+        """The id of a local image, pulling it if absent; a clear error if that fails."""
+        found = self.image(tag)
+        if found is not None:
+            return str(found.id)
+        try:
+            with errors(f"pull {tag}"):
+                return str(self.sdk.images.pull(tag).id)
+        except RuntimeStackError as exc:
+            raise RuntimeStackError(f"image {tag} is not present locally ({exc}); {hint}") from None
+
+    def build(self, context: Any, tag: str, image_labels: dict[str, str]) -> Iterator[str]:
+        """Build from an in-memory tar context with the legacy builder; yields log lines."""
+        last: list[str] = []
+        with errors(f"build {tag}"):
+            stream = self.sdk.api.build(
+                fileobj=context, custom_context=True, tag=tag, labels=image_labels,
+                rm=True, forcerm=True, decode=True,
+            )  # fmt: skip
+            for chunk in stream:
+                if "error" in chunk:
+                    detail = "".join(last[-15:])
+                    raise RuntimeStackError(f"build {tag}: {chunk['error'].strip()}\n{detail}")
+                line = str(chunk.get("stream", ""))
+                if line:
+                    last.append(line)
+                    yield line
+
+    # -- containers -----------------------------------------------------------------------
+
+    def containers(
+        self, project: str, service: str | None = None, role: str | None = None
+    ) -> list[Container]:
+        """The project's containers (any state), sorted by service and replica."""
+        with errors("list containers"):
+            found = self.sdk.containers.list(
+                all=True, filters={"label": labels.selector(project, service, role)}
+            )
+        return sorted(found, key=lambda c: (c.labels.get(labels.SERVICE, ""), replica_of(c)))
+
+    def create(self, spec: ContainerSpec) -> Container:
+        """Create and start one replica on the project network, or in the network namespace
+        of the container spec.join names."""
+        # The low-level API: the high-level create() has no stop_timeout.
+        api = self.sdk.api
+        joined = spec.join is not None
+        with errors(f"create container {spec.name}"):
+            host_config = api.create_host_config(
+                port_bindings={key: bind for key, bind in spec.ports.items()} or None,
+                binds={name: {"bind": path, "mode": "rw"} for name, path in spec.volumes.items()}
+                or None,
+                restart_policy={"Name": "unless-stopped"},
+                network_mode=f"container:{spec.join}" if joined else spec.network,
+                init=spec.init,
+            )
+            endpoint = api.create_endpoint_config(aliases=list(spec.aliases))
+            config = api.create_container_config(
+                spec.image_id,
+                command=list(spec.run_command),
+                # The engine refuses a hostname in another container's namespace.
+                hostname=None if joined else spec.hostname,
+                environment=spec.environment,
+                labels=spec.labels,
+                ports=[int(key.split("/")[0]) for key in spec.ports],
+                volumes=list(spec.volumes.values()) or None,
+                stop_timeout=spec.stop_timeout,
+                host_config=host_config,
+                networking_config=None
+                if joined
+                else api.create_networking_config({spec.network: endpoint}),
+                detach=True,
+            )
+            # Set after: the SDK's Healthcheck type drops StartInterval.
+            if spec.healthcheck is not None:
+                config["Healthcheck"] = for_engine(spec.healthcheck, api.api_version)
+            created = api.create_container_from_config(config, spec.name)
+            container = self.sdk.containers.get(created["Id"])
+        with errors(f"start container {spec.name}"):
+            container.start()
+        return container
+
+    def start(self, container: Container) -> None:
+        with errors(f"start container {container.name}"):
+            container.start()
+
+    def stop_and_remove(self, container: Container, timeout: int | None = None) -> None:
+        """Graceful stop (SIGTERM, then SIGKILL after timeout, default its own), then remove."""
+        import docker.errors
+
+        grace = timeout if timeout is not None else stop_timeout_of(container)
+        with errors(f"stop container {container.name}"):
+            try:
+                container.stop(timeout=grace)
+                container.remove(v=False, force=True)
+            except docker.errors.NotFound:
+                pass  # already gone
+
+    def stop(self, container: Container, timeout: int | None = None) -> None:
+        """Graceful stop, kept (logs and all) for the next `stack up` to start again."""
+        import docker.errors
+
+        grace = timeout if timeout is not None else stop_timeout_of(container)
+        with errors(f"stop container {container.name}"), suppress(docker.errors.NotFound):
+            container.stop(timeout=grace)  # NotFound: already gone
+
+    def reload(self, container: Container) -> Container:
+        with errors(f"inspect container {container.name}"):
+            container.reload()
+        return container
+
+    def logs(self, container: Container, tail: int | str = "all", follow: bool = False) -> Any:
+        """Bytes (follow=False) or an iterator of byte chunks (follow=True)."""
+        with errors(f"logs of {container.name}"):
+            return container.logs(stream=follow, follow=follow, tail=tail)
+
+    def tail(self, container: Container, lines: int = 20) -> str:
+        try:
+            data = self.logs(container, tail=lines)
+        except RuntimeStackError as exc:
+            return f"(no logs: {exc})"
+        return bytes(data).decode("utf-8", "replace").rstrip()
+
+    def exec_ok(self, container: Container, command: list[str]) -> bool:
+        import docker.errors
+
+        try:
+            with errors(f"exec in {container.name}"):
+                result = container.exec_run(command)
+        except RuntimeStackError:
+            return False
+        except docker.errors.APIError:
+            return False
+        return bool(result.exit_code == 0)
+
+    # -- network and volumes --------------------------------------------------------------
+
+    def ensure_network(self, project: str) -> bool:
+        """Create the project network unless it exists; True if created."""
+        with errors(f"network {project}"):
+            if self.sdk.networks.list(names=[project], filters={"label": labels.selector(project)}):
+                return False
+            self.sdk.networks.create(
+                project, driver="bridge", labels=labels.of(project, "", labels.NETWORK_ROLE)
+            )
+        return True
+
+    def ensure_volume(self, project: str, name: str, service: str) -> bool:
+        import docker.errors
+
+        with errors(f"volume {name}"):
+            try:
+                self.sdk.volumes.get(name)
+                return False
+            except docker.errors.NotFound:
+                self.sdk.volumes.create(
+                    name, labels=labels.of(project, service, labels.VOLUME_ROLE)
+                )
+                return True
+
+    def prune_images(self, project: str) -> list[str]:
+        """Remove the project's app images that a rebuild untagged and no container uses
+        any more (one is left by each edit of the topology); returns their ids."""
+        import docker.errors
+
+        with errors("list images"):
+            images = self.sdk.images.list(
+                filters={"label": labels.selector(project), "dangling": True}
+            )
+        removed = []
+        for image in images:
+            with errors(f"remove image {image.short_id}"):
+                try:
+                    self.sdk.images.remove(image.id)
+                except docker.errors.NotFound:
+                    continue  # removed meanwhile
+                except docker.errors.APIError as exc:
+                    if exc.status_code == 409:  # a container still runs on it: kept
+                        continue
+                    raise
+            removed.append(str(image.id))
+        return removed
+
+    def networks(self, project: str) -> list[Any]:
+        with errors("list networks"):
+            return list(self.sdk.networks.list(filters={"label": labels.selector(project)}))
+
+    def volumes(self, project: str) -> list[Any]:
+        with errors("list volumes"):
+            return list(self.sdk.volumes.list(filters={"label": labels.selector(project)}))
+
+    def remove(self, resource: Any, what: str) -> None:
+        import docker.errors
+
+        with errors(f"remove {what}"), suppress(docker.errors.NotFound):
+            resource.remove()
+
+
+def replica_of(container: Container) -> int:
+    try:
+        return int(container.labels.get(labels.REPLICA) or 0)
+    except ValueError:
+        return 0
+
+
+def stop_timeout_of(container: Container) -> int:
+    value = container.attrs.get("Config", {}).get("StopTimeout")
+    return int(value) if value is not None else 10
+
+
+def health_of(container: Container) -> str | None:
+    """Docker's health status (starting, healthy, unhealthy), None without a healthcheck."""
+    health = container.attrs.get("State", {}).get("Health")
+    return str(health["Status"]) if health else None
+
+
+def published_port(container: Container, port: int) -> int | None:
+    """The host port a container port is published on."""
+    bindings = container.attrs.get("NetworkSettings", {}).get("Ports") or {}
+    for binding in bindings.get(f"{port}/tcp") or []:
+        if binding.get("HostPort"):
+            return int(binding["HostPort"])
+    return None

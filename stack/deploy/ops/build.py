@@ -1,0 +1,74 @@
+"""The app image: built from stack.deploy.context's context, skipped when nothing in it changed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from stack.deploy.context import context_digest, context_files, tar_context
+from stack.deploy.docker import labels
+from stack.deploy.docker.client import DockerClient
+from stack.deploy.ops.project import Project
+
+Status = Callable[[str], None]
+
+
+def context_hash(files: dict[str, bytes], base_image_id: str) -> str:
+    return context_digest(files, base_image_id)
+
+
+def code_hash(files: dict[str, bytes], base_image_id: str, project: Project) -> str:
+    """context_hash without the topology file (also where it lies in the app's tree): the
+    part of the image every app container shares whatever its own settings."""
+    topology = project.loaded.path.resolve()
+    app_dir = (project.loaded.base_dir / project.topology.image.context).resolve()
+    skip = {"topology.yaml"}
+    if app_dir in topology.parents:
+        skip.add(f"app/{topology.relative_to(app_dir).as_posix()}")
+    return context_hash({k: v for k, v in files.items() if k not in skip}, base_image_id)
+
+
+def topology_hash(project: Project) -> str:
+    return hashlib.sha256(project.loaded.path.read_bytes()).hexdigest()
+
+
+def wheelhouse() -> Path | None:
+    value = os.environ.get("STACK_WHEELHOUSE")
+    return Path(value) if value else None
+
+
+@dataclass(frozen=True)
+class AppImage:
+    id: str
+    built: bool
+    code_hash: str  # labels.CODE_HASH: see code_hash()
+
+
+def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> AppImage:
+    """Build the app image unless one from the same context exists."""
+    tag = project.images.app
+    base_id = docker.require_image(
+        project.images.python, "set STACK_PYTHON_IMAGE or images.python to a local image"
+    )
+    files = context_files(project.loaded, project.images, wheelhouse())
+    digest = context_hash(files, base_id)
+    code = code_hash(files, base_id, project)
+    existing = docker.image(tag)
+    if existing is not None and existing.labels.get(labels.CONFIG_HASH) == digest:
+        return AppImage(str(existing.id), False, code)
+    status(f"building {tag}")
+    image_labels = {
+        **labels.of(project.name, "app", labels.IMAGE_ROLE, None, digest),
+        labels.CODE_HASH: code,
+        labels.TOPOLOGY_HASH: topology_hash(project),
+    }
+    for line in docker.build(tar_context(files), tag, image_labels):
+        text = line.strip()
+        if text.startswith("Step "):
+            status(f"building {tag}: {text}")
+    built = docker.image(tag)
+    assert built is not None  # the build succeeded and tagged it
+    return AppImage(str(built.id), True, code)

@@ -1,0 +1,205 @@
+"""`stack ps`: services (running/desired replicas, health) and queues (depth, consumers)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from stack.deploy.docker import client as docker_client
+from stack.deploy.docker import labels, netns
+from stack.deploy.docker.client import Container, DockerClient
+from stack.deploy.ops.control import Control
+from stack.deploy.ops.endpoints import host_urls, masked
+from stack.deploy.ops.project import Project, open_project
+from stack.deploy.ops.ready import Readiness, node_name
+from stack.deploy.ops.up import flower_url
+from stack.errors import RuntimeStackError
+
+# kombu's Redis transport keeps priorities 3, 6 and 9 in keys "{queue}\x06\x16{priority}".
+REDIS_PRIORITY_SEP = "\x06\x16"
+REDIS_PRIORITIES = (3, 6, 9)
+
+
+def _health(container: Container, ready: set[str]) -> str | None:
+    """Docker's health; "ready" while Docker has not probed yet (it probes every 30 s, and
+    before Docker 25 not sooner) but the kit's own check of the container passed. The
+    network namespace holder has nothing to probe: running is ready."""
+    health = docker_client.health_of(container)
+    if container.labels.get(labels.ROLE) == labels.NETNS_ROLE:
+        return "ready" if container.status == "running" else None
+    if health == "starting" and container.name in ready:
+        return "ready"
+    return health
+
+
+def _services(
+    project: Project, containers: list[Container], ready: set[str]
+) -> list[dict[str, Any]]:
+    rows = []
+    services = list(project.services)
+    if netns.needed(services):
+        services.append(netns.holder_service(project.topology, project.images))
+    names = [s.name for s in services]
+    names += sorted({c.labels.get(labels.SERVICE, "") for c in containers} - set(names))
+    for name in names:
+        service = next((s for s in services if s.name == name), None)
+        mine = [c for c in containers if c.labels.get(labels.SERVICE) == name]
+        boxes = [
+            {
+                "name": c.name,
+                "state": c.status,
+                "health": _health(c, ready),
+                "replica": docker_client.replica_of(c),
+            }
+            for c in mine
+        ]
+        rows.append(
+            {
+                "name": name,
+                "role": service.role if service else mine[0].labels.get(labels.ROLE, ""),
+                "desired": service.replicas if service else 0,
+                "running": sum(1 for c in mine if c.status == "running"),
+                "healthy": sum(1 for b in boxes if b["health"] in ("healthy", "ready")),
+                "containers": boxes,
+            }
+        )
+    return rows
+
+
+def _redis_depths(url: str, queues: list[str]) -> dict[str, int]:
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+    try:
+        depths = {}
+        for queue in queues:
+            keys = [queue] + [f"{queue}{REDIS_PRIORITY_SEP}{p}" for p in REDIS_PRIORITIES]
+            depths[queue] = sum(int(client.llen(key)) for key in keys)
+        return depths
+    finally:
+        client.close()
+
+
+def _amqp_depths(url: str, queues: list[str]) -> dict[str, int]:
+    from amqp.exceptions import NotFound  # type: ignore[import-untyped]
+    from kombu.connection import Connection
+
+    depths = {}
+    with Connection(url, connect_timeout=2) as conn:  # type: ignore[no-untyped-call]
+        for queue in queues:
+            channel = conn.channel()
+            try:
+                depths[queue] = int(channel.queue_declare(queue=queue, passive=True).message_count)
+            except NotFound:
+                depths[queue] = 0  # not declared yet: no worker consumed, nothing sent
+            finally:
+                channel.close()
+    return depths
+
+
+def _worker_nodes(project: Project, containers: list[Container]) -> set[str]:
+    """Celery node names of the stack's running worker replicas (GROUP@container name)."""
+    nodes = set()
+    for container in containers:
+        service = project.service(container.labels.get(labels.SERVICE, ""))
+        if service is not None and service.role == "worker" and container.status == "running":
+            nodes.add(node_name(service, container))
+    return nodes
+
+
+def _queues(
+    project: Project, broker: str | None, nodes: set[str], every_worker: bool
+) -> tuple[list[dict[str, Any]], bool, set[str]]:
+    """nodes: the stack's running workers, asked what they consume; every_worker asks every
+    worker on the broker, and the rows name those outside the stack. Also: whether the
+    broker answered, and which nodes did."""
+    queues = project.topology.all_queues
+    depths: dict[str, int] = {}
+    consumers: dict[str, list[str]] = {}
+    answered = False
+    if broker is not None:
+        try:
+            if broker.startswith(("redis://", "rediss://")):
+                depths = _redis_depths(broker, queues)
+            else:
+                depths = _amqp_depths(broker, queues)
+            answered = True
+        except Exception:  # an unreachable broker: depths unknown, shown as null
+            depths = {}
+        try:
+            with Control(project.topology, broker) as control:
+                # The stack's own workers return as soon as all have answered; asking every
+                # worker takes the whole window, since nobody knows how many will answer.
+                consumers = control.active_queues(
+                    timeout=1.0, nodes=None if every_worker else nodes
+                )
+        except Exception:  # no worker answering in time is not an error for ps
+            consumers = {}
+    rows = [
+        {
+            "name": q,
+            "depth": depths.get(q),
+            "consumers": consumers.get(q, []),
+            "outside": [n for n in consumers.get(q, []) if n not in nodes],
+            "groups": project.topology.consumers(q),
+        }
+        for q in queues
+    ]
+    return rows, answered, {n for names in consumers.values() for n in names}
+
+
+def _ready(
+    docker: DockerClient,
+    project: Project,
+    containers: list[Container],
+    broker_answered: bool,
+    nodes: set[str],
+) -> set[str]:
+    """Containers that Docker still calls "starting" but that pass the kit's own check, as
+    `stack up` waits for them: the worker answered the control request, the broker or
+    backend answers on its published port, Flower's /healthcheck answers, beat's ready
+    file exists."""
+    ready = set()
+    probe = Readiness(docker, project, None)
+    for container in containers:
+        if docker_client.health_of(container) != "starting":
+            continue
+        service = project.service(container.labels.get(labels.SERVICE, ""))
+        if service is None:
+            continue
+        if service.role == "worker":
+            ok = node_name(service, container) in nodes
+        elif service.role == "broker" and broker_answered:
+            ok = True
+        else:
+            ok = probe.check(service, container)
+        if ok:
+            ready.add(container.name)
+    return ready
+
+
+def status(path: str | Path | None = None, every_worker: bool = False) -> dict[str, Any]:
+    """Everything `stack ps` shows, as JSON-ready data without any secret.
+
+    every_worker: list consumers from outside the stack too (a worker started by hand, or
+    one left from an older deployment, running older code on the stack's queues).
+    """
+    project = open_project(path, full=False)
+    docker = docker_client.get()
+    try:
+        broker, backend = host_urls(project.loaded)
+    except RuntimeStackError:
+        broker, backend = None, None
+    containers = docker.containers(project.name)
+    queues, answered, nodes = _queues(
+        project, broker, _worker_nodes(project, containers), every_worker
+    )
+    ready = _ready(docker, project, containers, answered, nodes)
+    return {
+        "project": project.name,
+        "broker": masked(broker),
+        "backend": masked(backend),
+        "flower": flower_url(docker, project),
+        "services": _services(project, containers, ready),
+        "queues": queues,
+    }

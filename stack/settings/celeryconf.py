@@ -1,0 +1,227 @@
+"""Celery settings derived from a topology: the one source for workers, beat and producers."""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from stack.topology.durations import cron_fields
+
+if TYPE_CHECKING:  # the model imports pydantic; containers assemble settings without it
+    from stack.topology.model import BeatEntry, Topology, WorkerGroup
+
+REGEX_PREFIX = "re:"
+TRANSPORT = "stack.container.transport:Transport"  # a string: settings stay free of kombu
+
+
+def route_key(pattern: str) -> Any:
+    """A routes key as Celery's MapRoute takes it: exact name, glob string, or compiled regex."""
+    if pattern.startswith(REGEX_PREFIX):
+        return re.compile(pattern[len(REGEX_PREFIX) :])
+    return pattern
+
+
+def task_routes(topology: Topology) -> tuple[dict[Any, dict[str, Any]], ...]:
+    """The routes as Celery's task_routes, so that the first rule in file order wins.
+
+    Celery's MapRoute checks exact names before its patterns, so one map is first-match only
+    while no pattern in it precedes an exact name it matches; a new map starts there, and
+    Celery tries the maps in order. Usually this gives one map, as a user would write.
+    """
+    shadowing = _any_pattern(topology)
+    maps: list[dict[Any, dict[str, Any]]] = []
+    current: dict[Any, dict[str, Any]] = {}
+    patterns: list[re.Pattern[str]] = []
+    for pattern, spec in topology.routes.items():
+        key = route_key(pattern)
+        exact = isinstance(key, str) and "*" not in key
+        if exact and shadowing(key) and any(p.match(key) for p in patterns):
+            maps.append(current)
+            current, patterns = {}, []
+        elif not exact:
+            patterns.append(
+                key if isinstance(key, re.Pattern) else re.compile(fnmatch.translate(key))
+            )
+        value: dict[str, Any] = {"queue": spec.queue}
+        if spec.priority is not None:
+            value["priority"] = spec.priority
+        current[key] = value
+    if current:
+        maps.append(current)
+    return tuple(maps)
+
+
+def _any_pattern(topology: Topology) -> Any:
+    """A fast test: does any pattern match this name? (one regex, in C, for the common case)"""
+    sources = [
+        p[len(REGEX_PREFIX) :] if p.startswith(REGEX_PREFIX) else fnmatch.translate(p)
+        for p in topology.routes
+        if p.startswith(REGEX_PREFIX) or "*" in p
+    ]
+    if not sources:
+        return lambda name: False
+    try:
+        combined = re.compile("|".join(f"(?:{s})" for s in sources))
+    except re.error:  # e.g. inline flags in a user's regex: fall back to the slow path
+        return lambda name: True
+    return combined.match
+
+
+def task_queues(topology: Topology) -> list[Any]:
+    from kombu.entity import Exchange, Queue
+
+    queues = []
+    for name in topology.all_queues:
+        spec = topology.queues.get(name)
+        exchange = (spec.exchange if spec else None) or name
+        routing_key = (spec.routing_key if spec else None) or name
+        arguments = {"x-max-priority": spec.max_priority} if spec and spec.max_priority else None
+        queues.append(
+            Queue(  # type: ignore[no-untyped-call]
+                name,
+                Exchange(exchange, type="direct"),  # type: ignore[no-untyped-call]
+                routing_key,
+                queue_arguments=arguments,
+            )
+        )
+    return queues
+
+
+def schedule_of(entry: BeatEntry) -> Any:
+    if entry.every is not None:
+        return timedelta(seconds=entry.every)
+    from celery.schedules import crontab
+
+    assert entry.cron is not None  # the model guarantees one of the two
+    return crontab(**cron_fields(entry.cron))
+
+
+def beat_schedule(topology: Topology) -> dict[str, dict[str, Any]]:
+    schedule = {}
+    for name, entry in topology.beat.items():
+        item: dict[str, Any] = {
+            "task": entry.task,
+            "schedule": schedule_of(entry),
+            "args": tuple(entry.args),
+            "kwargs": dict(entry.kwargs),
+        }
+        # Sent as the message's ignore_result header, which the worker honours over the
+        # task's own setting: 5 Redis commands per run, and a result kept until it expires.
+        options: dict[str, Any] = {"ignore_result": entry.ignore_result}
+        if entry.queue:
+            options["queue"] = entry.queue
+        item["options"] = options
+        schedule[name] = item
+    return schedule
+
+
+def routing_settings(topology: Topology) -> dict[str, Any]:
+    """What decides where a task goes; enough for `stack routes` (no broker needed)."""
+    return {
+        "task_default_queue": topology.default_queue,
+        "task_default_exchange": topology.default_queue,
+        "task_default_routing_key": topology.default_queue,
+        "task_queues": task_queues(topology),
+        "task_routes": task_routes(topology),
+    }
+
+
+def settings(
+    topology: Topology,
+    broker_url: str | None,
+    backend_url: str | None,
+    group: str | None = None,
+) -> dict[str, Any]:
+    """Every Celery setting the kit applies; group adds that worker group's own settings."""
+    return combine(
+        base_settings(topology),
+        group_settings(topology.workers[group]) if group is not None else {},
+        topology.broker.type,
+        topology.broker.visibility_timeout,
+        broker_url,
+        backend_url,
+        topology.celery,
+    )
+
+
+def control_settings(topology: Topology, broker_url: str) -> dict[str, Any]:
+    """What a remote control from the host needs: the broker as the workers have it, and
+    no beat schedule, whose cron entries would import Celery's crontab for nothing."""
+    return combine(
+        routing_settings(topology), {}, topology.broker.type,
+        topology.broker.visibility_timeout, broker_url, None, topology.celery,
+    )  # fmt: skip
+
+
+def ignored_queues(topology: Topology) -> frozenset[str]:
+    """Queues whose every consumer stores no results (`ignore_result: true` groups)."""
+    return frozenset(
+        queue
+        for queue in topology.all_queues
+        if (groups := topology.consumers(queue))
+        and all(topology.workers[name].ignore_result for name in groups)
+    )
+
+
+def base_settings(topology: Topology) -> dict[str, Any]:
+    """The settings every process shares that do not depend on the broker and backend URLs."""
+    conf: dict[str, Any] = {
+        **routing_settings(topology),
+        "broker_connection_retry_on_startup": True,
+        "beat_schedule": beat_schedule(topology),
+        "timezone": "UTC",
+        "result_expires": topology.backend.result_expires,
+    }
+    if topology.backend.type == "none":
+        conf["task_ignore_result"] = True
+    if topology.monitor.flower:
+        # Flower shows tasks only from events; workers also need -E (set by the kit).
+        conf["worker_send_task_events"] = True
+        # Off unless asked (Celery's default): the task-sent event is a PUBLISH, with a
+        # Redis client of its own, on every send of every producer; Flower still sees each
+        # task from the moment a worker receives it.
+        conf["task_send_sent_event"] = topology.monitor.sent_events
+    return conf
+
+
+def combine(
+    base: dict[str, Any],
+    group: dict[str, Any],
+    broker_type: str,
+    visibility_timeout: int,
+    broker_url: str | None,
+    backend_url: str | None,
+    overrides: dict[str, Any],
+) -> dict[str, Any]:
+    """base_settings, a group's settings and the URLs, then the topology's `celery:` mapping,
+    which wins."""
+    conf = {**base, **group, "broker_url": broker_url, "result_backend": backend_url}
+    scheme = (broker_url or "").partition("://")[0]
+    if broker_type == "redis" or scheme in ("redis", "rediss"):
+        conf["broker_transport_options"] = {"visibility_timeout": visibility_timeout}
+    if scheme in ("redis", "rediss") or (broker_url is None and broker_type == "redis"):
+        # kombu's transport minus a client object per command (see transport.py); not for
+        # other schemes a URL from the environment may name (sentinel://, amqp://).
+        conf["broker_transport"] = TRANSPORT
+    conf.update(overrides)
+    return conf
+
+
+def group_settings(group: WorkerGroup) -> dict[str, Any]:
+    conf: dict[str, Any] = {
+        "worker_prefetch_multiplier": group.effective_prefetch_multiplier,
+        "task_acks_late": group.acks_late,
+        "task_reject_on_worker_lost": group.reject_on_worker_lost,
+        "worker_concurrency": group.effective_concurrency,
+    }
+    if group.ignore_result:
+        conf["task_ignore_result"] = True
+    if group.time_limit is not None:
+        conf["task_time_limit"] = group.time_limit
+    if group.soft_time_limit is not None:
+        conf["task_soft_time_limit"] = group.soft_time_limit
+    if group.max_tasks_per_child is not None:
+        conf["worker_max_tasks_per_child"] = group.max_tasks_per_child
+    return conf

@@ -1,0 +1,165 @@
+"""Cross-references and traps: what no single value shows, only the whole topology.
+
+Returns findings as (severity, key path, message); load.py adds file and line.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+
+from stack.settings.celeryconf import REGEX_PREFIX
+from stack.settings.routes import Resolver
+from stack.topology.model import RESERVED_SERVICES, Topology
+from stack.topology.yamlio import KeyPath
+
+Finding = tuple[str, KeyPath, str]
+
+
+def _unknown_queue(queue: str, topology: Topology) -> str:
+    close = difflib.get_close_matches(queue, topology.all_queues, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"queue {queue!r} is not declared in queues{hint}"
+
+
+def check(topology: Topology, warnings: bool = True) -> list[Finding]:
+    found: list[Finding] = []
+    declared = set(topology.all_queues)
+    for pattern, spec in topology.routes.items():
+        if pattern.startswith(REGEX_PREFIX):
+            try:
+                re.compile(pattern[len(REGEX_PREFIX) :])
+            except re.error as exc:
+                found.append(("error", ("routes", pattern), f"invalid regular expression: {exc}"))
+        if spec.queue not in declared:
+            found.append(("error", ("routes", pattern), _unknown_queue(spec.queue, topology)))
+    for name, group in topology.workers.items():
+        if name in RESERVED_SERVICES:
+            # Group names are service names; these belong to the kit's own services.
+            found.append(("error", ("workers", name), f"{name!r} is reserved for a kit service"))
+        for index, queue in enumerate(group.queues):
+            if queue not in declared:
+                found.append(
+                    ("error", ("workers", name, "queues", index), _unknown_queue(queue, topology))
+                )
+    for name, entry in topology.beat.items():
+        if entry.queue is not None and entry.queue not in declared:
+            found.append(("error", ("beat", name, "queue"), _unknown_queue(entry.queue, topology)))
+    if not warnings or any(severity == "error" for severity, _, _ in found):
+        return found  # routing below needs a consistent topology
+    return found + _warnings(topology)
+
+
+def _warnings(topology: Topology) -> list[Finding]:
+    found: list[Finding] = []
+    consumed = {
+        q for group in topology.workers.values() if group.replicas > 0 for q in group.queues
+    }
+    for queue in topology.queues:
+        if queue not in consumed:
+            found.append(
+                ("warning", ("queues", queue), f"no worker group consumes queue {queue!r}")
+            )
+    for pattern, spec in topology.routes.items():
+        if spec.queue in topology.queues and spec.queue not in consumed:
+            continue  # already reported on the queue itself
+        if spec.queue not in consumed:
+            found.append(
+                (
+                    "warning",
+                    ("routes", pattern),
+                    f"routes to {spec.queue!r}, which no worker consumes",
+                )
+            )
+    resolver = Resolver(topology)
+    for pattern in topology.routes:
+        if "*" in pattern or pattern.startswith(REGEX_PREFIX):
+            continue
+        rule = resolver.resolve(pattern).rule
+        if rule != pattern:
+            found.append(
+                (
+                    "warning",
+                    ("routes", pattern),
+                    f"never used: the earlier rule {rule!r} matches {pattern} first",
+                )
+            )
+    for name, entry in topology.beat.items():
+        queue = entry.queue or resolver.queue_of(entry.task)
+        path: KeyPath = ("beat", name, "task")
+        if queue not in consumed:
+            found.append(
+                ("warning", path, f"{entry.task} lands on {queue!r}, which no worker consumes")
+            )
+        elif entry.queue is None and resolver.resolve(entry.task).rule is None:
+            found.append(
+                (
+                    "warning",
+                    path,
+                    f"no route matches {entry.task}: it goes to the default queue {queue!r}",
+                )
+            )
+    if topology.default_queue not in consumed and not topology.routes and topology.workers:
+        found.append(
+            (
+                "warning",
+                ("default_queue",),
+                f"no worker consumes the default queue {topology.default_queue!r}",
+            )
+        )
+    found += _beat_warnings(topology)
+    found += _timeout_warnings(topology)
+    return found
+
+
+def _beat_warnings(topology: Topology) -> list[Finding]:
+    found: list[Finding] = []
+    embedded = [name for name, g in topology.workers.items() if g.embed_beat and g.replicas > 0]
+    for name in embedded:
+        group = topology.workers[name]
+        if group.replicas > 1:
+            found.append(
+                (
+                    "warning",
+                    ("workers", name, "embed_beat"),
+                    f"beat embedded in {group.replicas} replicas: every periodic task runs "
+                    f"{group.replicas} times",
+                )
+            )
+    if len(embedded) > 1 or (embedded and topology.beat):
+        found.append(
+            (
+                "warning",
+                ("workers", embedded[0], "embed_beat"),
+                "two beat schedulers (embedded and the beat service): periodic tasks run twice",
+            )
+        )
+    return found
+
+
+def _timeout_warnings(topology: Topology) -> list[Finding]:
+    found: list[Finding] = []
+    broker = topology.broker
+    for name, group in topology.workers.items():
+        if group.time_limit is None:
+            continue
+        if broker.type == "redis" and group.time_limit >= broker.visibility_timeout:
+            found.append(
+                (
+                    "warning",
+                    ("workers", name, "time_limit"),
+                    f"tasks may run {group.time_limit:g} s, longer than the Redis "
+                    f"visibility_timeout ({broker.visibility_timeout} s): they would be "
+                    "delivered twice",
+                )
+            )
+        if broker.type == "rabbitmq" and group.time_limit >= broker.consumer_timeout:
+            found.append(
+                (
+                    "warning",
+                    ("workers", name, "time_limit"),
+                    f"tasks may run {group.time_limit:g} s, longer than RabbitMQ's "
+                    f"consumer_timeout ({broker.consumer_timeout} s): the channel would be closed",
+                )
+            )
+    return found
