@@ -1,4 +1,5 @@
-"""What tests share: the repository's paths, topology texts, and helpers for real stacks."""
+"""What tests share: the repository's paths, topology texts, helpers for real stacks, and an
+in-memory Docker client."""
 
 from __future__ import annotations
 
@@ -7,10 +8,15 @@ import re
 import secrets
 import shutil
 import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from stack.deploy.docker import labels
 
 ROOT = Path(__file__).resolve().parents[1]
 COLORS = ROOT / "examples" / "colors"
@@ -87,3 +93,97 @@ def forget_app(base_dirs: list[Path]) -> None:
     sys.modules.pop("tasks", None)
     dirs = {str(d.resolve()) for d in base_dirs}
     sys.path[:] = [p for p in sys.path if p not in dirs]
+
+
+@dataclass
+class FakeContainer:
+    """What the kit reads of an SDK container: name, labels, status and attrs."""
+
+    name: str
+    labels: dict[str, str]
+    status: str = "running"
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+class FakeDocker:
+    """A DockerClient in memory for the containers `stack up` and `stack scale` handle.
+
+    calls records each change in order: ("create", name), ("start", name),
+    ("stop_and_remove", name, timeout) and ("stop", name, timeout). Start times come from a
+    clock that advances one second per start, for netns.stale.
+    """
+
+    EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def __init__(self) -> None:
+        self.store: dict[str, FakeContainer] = {}
+        self.calls: list[tuple[Any, ...]] = []
+        self._ticks = 0
+        self._lock = threading.Lock()  # the kit calls from several threads
+
+    def _record(self, *call: Any) -> None:
+        with self._lock:
+            self.calls.append(call)
+
+    def _run(self, container: FakeContainer) -> None:
+        with self._lock:
+            self._ticks += 1
+            at = self.EPOCH + timedelta(seconds=self._ticks)
+        container.status = "running"
+        container.attrs["State"] = {"StartedAt": at.isoformat().replace("+00:00", "Z")}
+
+    def containers(
+        self, project: str, service: str | None = None, role: str | None = None
+    ) -> list[FakeContainer]:
+        with self._lock:
+            found = [
+                c
+                for c in self.store.values()
+                if c.labels[labels.PROJECT] == project
+                and service in (None, c.labels[labels.SERVICE])
+                and role in (None, c.labels[labels.ROLE])
+            ]
+        return sorted(
+            found, key=lambda c: (c.labels[labels.SERVICE], int(c.labels[labels.REPLICA]))
+        )
+
+    def create(self, spec: Any) -> FakeContainer:
+        mode = f"container:{spec.join}" if spec.join else spec.network
+        container = FakeContainer(
+            spec.name,
+            dict(spec.labels),
+            attrs={
+                "HostConfig": {"NetworkMode": mode},
+                "Config": {"StopTimeout": spec.stop_timeout},
+            },
+        )
+        with self._lock:
+            assert spec.name not in self.store, f"{spec.name} exists: the engine would refuse"
+            self.store[spec.name] = container
+        self._run(container)
+        self._record("create", spec.name)
+        return container
+
+    def start(self, container: FakeContainer) -> None:
+        self._run(container)
+        self._record("start", container.name)
+
+    def stop(self, container: FakeContainer, timeout: int | None = None) -> None:
+        container.status = "exited"
+        self._record("stop", container.name, timeout)
+
+    def stop_and_remove(self, container: FakeContainer, timeout: int | None = None) -> None:
+        with self._lock:
+            del self.store[container.name]
+        self._record("stop_and_remove", container.name, timeout)
+
+    def reload(self, container: FakeContainer) -> FakeContainer:
+        return container
+
+    def restart(self, name: str) -> None:
+        """A container's process started again (`docker restart`), not by the kit."""
+        self._run(self.store[name])
+
+    def kinds(self, kind: str) -> list[str]:
+        """Names of containers the calls of one kind touched, in order."""
+        return [call[1] for call in self.calls if call[0] == kind]

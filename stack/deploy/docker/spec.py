@@ -112,14 +112,13 @@ def container_specs(
     topology: Topology,
     secrets: Secrets,
     image_id: str,
-    replicas: int | None = None,
+    *,
     revision: str | None = None,
     join: str | None = None,
 ) -> list[ContainerSpec]:
-    """One spec per replica, numbered from 1; replicas overrides the plan's count; revision
-    (default: the image id) stands for the image in the config hash; join: the container
-    whose network namespace the replicas share (netns.py)."""
-    count = service.replicas if replicas is None else replicas
+    """One spec per replica of service, numbered from 1; revision (default: the image id)
+    stands for the image in the config hash; join: the container whose network namespace
+    the replicas share (netns.py)."""
     env = {**service.environment}
     if service.secrets:
         env.update(container_env(topology, secrets))
@@ -128,7 +127,7 @@ def container_specs(
     }
     volumes = {volume_name(topology.name, v): path for v, path in service.volumes.items()}
     specs = []
-    for replica in range(1, count + 1):
+    for replica in range(1, service.replicas + 1):
         name = container_name(topology.name, service.name, replica)
         specs.append(
             ContainerSpec(

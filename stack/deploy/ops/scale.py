@@ -7,14 +7,14 @@ topology's `replicas`.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
 
 from stack.deploy.docker import client as docker_client
 from stack.deploy.docker import labels, netns
-from stack.deploy.docker.reconcile import Change
+from stack.deploy.docker.reconcile import SCALE, Change
 from stack.deploy.ops.build import topology_hash
 from stack.deploy.ops.endpoints import not_running, service_port
 from stack.deploy.ops.project import Project, open_project
@@ -77,7 +77,7 @@ def scale(
     app_image = docker.image(project.images.app)
     if app_image is None:
         raise not_running(project.topology)
-    services = [s for s in project.services if s.name in counts]
+    services = [replace(s, replicas=counts[s.name]) for s in project.services if s.name in counts]
     holder = None
     if netns.needed(services):
         found = docker.containers(project.name, netns.SERVICE)
@@ -92,9 +92,9 @@ def scale(
     # After app_revisions, which imports kombu and Celery's schedules here (see ready.IMPORTS).
     readiness = Readiness(docker, project, console)
     readiness.prepare()
+    ids = {project.images.app: str(app_image.id)}
     changes, waiting = converge(
-        docker, project, services, {project.images.app: str(app_image.id)}, revisions,
-        counts, recreate=False, holder=holder,
-    )  # fmt: skip
+        docker, project, services, ids=ids, revisions=revisions, policy=SCALE, holder=holder
+    )
     readiness.wait(waiting, time.monotonic() + timeout, timeout)
     return ScaleResult(counts, changes, time.monotonic() - started)

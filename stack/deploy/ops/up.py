@@ -14,7 +14,7 @@ from rich.console import Console
 from stack.deploy.docker import client as docker_client
 from stack.deploy.docker import labels, netns
 from stack.deploy.docker.client import Container, DockerClient
-from stack.deploy.docker.reconcile import Change, reconcile, stop_all
+from stack.deploy.docker.reconcile import UP, Change, Policy, reconcile, stop_all
 from stack.deploy.docker.spec import container_specs, volume_name
 from stack.deploy.ops.build import ensure_app_image
 from stack.deploy.ops.endpoints import host_address
@@ -81,7 +81,7 @@ def ensure_holder(
     service = netns.holder_service(project.topology, project.images)
     specs = container_specs(service, project.topology, project.secrets, ids[service.image])
     existing = docker.containers(project.name, service.name)
-    changes, touched = reconcile(docker, specs, existing)
+    changes, touched = reconcile(docker, specs, existing, policy=UP)
     return changes, docker.reload(touched[0])
 
 
@@ -89,33 +89,34 @@ def converge(
     docker: DockerClient,
     project: Project,
     services: list[Service],
+    *,
     ids: dict[str, str],
     revisions: dict[str, str],
-    replicas: dict[str, int] | None = None,
-    recreate: bool = True,
+    policy: Policy = UP,
     holder: Container | None = None,
 ) -> tuple[list[Change], list[Waiting]]:
-    """Reconcile each service (replicas overrides the plan's counts); what to wait for.
-
-    holder: the running container whose network namespace workers and beat join; with
-    recreate, those that joined an earlier run of it are recreated (netns.stale).
+    """Reconcile each service's containers on its replicas; returns what to wait for.
 
     ids: image tag -> id; revisions: service -> what stands for its image in the config
-    hash (revision.app_revisions), else the image id. Services converge in parallel: a
-    recreated worker's warm shutdown must not hold up the others.
+    hash (revision.app_revisions), else the image id. holder: the running container whose
+    network namespace workers and beat join; those that joined an earlier run of it are in
+    a dead namespace (netns.stale): stopped at once, and recreated as policy says. Services
+    converge in parallel: a recreated worker's warm shutdown must not hold up the others.
     """
 
     def one(service: Service) -> tuple[list[Change], Waiting]:
-        count = (replicas or {}).get(service.name)
         join = netns.holder_name(project.name) if netns.joins(service) else None
         specs = container_specs(
-            service, project.topology, project.secrets, ids[service.image], count,
-            revisions.get(service.name), join,
-        )  # fmt: skip
+            service,
+            project.topology,
+            project.secrets,
+            ids[service.image],
+            revision=revisions.get(service.name),
+            join=join,
+        )
         existing = docker.containers(project.name, service.name)
-        # Stale ones are recreated only by `up` (recreate), but removed without a wait by both.
         dead = netns.stale(holder, existing) if join else set()
-        done, touched = reconcile(docker, specs, existing, recreate=recreate, stale=dead)
+        done, touched = reconcile(docker, specs, existing, policy=policy, dead=dead)
         return done, Waiting(service, touched)
 
     changes: list[Change] = []
@@ -157,6 +158,41 @@ def remove_orphans(docker: DockerClient, project: Project) -> list[Change]:
     return [Change("removed", c.name) for c in orphans]
 
 
+def converge_stack(
+    docker: DockerClient,
+    project: Project,
+    *,
+    ids: dict[str, str],
+    revisions: dict[str, str],
+    infra_running: Callable[[], None],
+) -> tuple[list[Change], list[Waiting]]:
+    """Every service of the plan converged (the holder, the broker and backend, the apps);
+    what to wait for. infra_running is called once the broker and backend run (Readiness
+    prepares its remote control through the broker's published port)."""
+    infra = [s for s in project.services if s.role in INFRA_ROLES]
+    apps = [s for s in project.services if s.role not in INFRA_ROLES]
+
+    def infra_then_control() -> tuple[list[Change], list[Waiting]]:
+        result = converge(docker, project, infra, ids=ids, revisions=revisions)
+        infra_running()
+        return result
+
+    # Apps are created alongside the broker, not after it: each one's Python and Celery
+    # imports outlast a Redis start, and boot.py waits for the broker's port before Celery
+    # connects (the engine took ~0.5 s to create and start Redis alone).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        infra_job = pool.submit(infra_then_control)
+        holder_done, holder = ensure_holder(docker, project, ids)
+        apps_done, apps_waiting = converge(
+            docker, project, apps, ids=ids, revisions=revisions, holder=holder
+        )
+        try:
+            infra_done, infra_waiting = infra_job.result()
+        except StackError as exc:
+            raise _halt_apps(docker, apps_done, apps_waiting, exc) from None
+    return holder_done + infra_done + apps_done, infra_waiting + apps_waiting
+
+
 def up(
     path: str | Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
@@ -177,28 +213,11 @@ def up(
     changes = remove_orphans(docker, project)
     readiness = Readiness(docker, project, console)
     deadline = time.monotonic() + timeout
-    infra = [s for s in project.services if s.role in INFRA_ROLES]
-    apps = [s for s in project.services if s.role not in INFRA_ROLES]
-
-    def infra_then_control() -> tuple[list[Change], list[Waiting]]:
-        result = converge(docker, project, infra, ids, revisions)
-        readiness.prepare()  # needs the broker's published port
-        return result
-
-    # Apps are created alongside the broker, not after it: each one's Python and Celery
-    # imports outlast a Redis start, and boot.py waits for the broker's port before Celery
-    # connects (the engine took ~0.5 s to create and start Redis alone).
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        infra_job = pool.submit(infra_then_control)
-        holder_done, holder = ensure_holder(docker, project, ids)
-        changes += holder_done
-        apps_done, apps_waiting = converge(docker, project, apps, ids, revisions, holder=holder)
-        try:
-            infra_done, infra_waiting = infra_job.result()
-        except StackError as exc:
-            raise _halt_apps(docker, apps_done, apps_waiting, exc) from None
-    changes += infra_done + apps_done
-    readiness.wait(infra_waiting + apps_waiting, deadline, timeout)
+    done, waiting = converge_stack(
+        docker, project, ids=ids, revisions=revisions, infra_running=readiness.prepare
+    )
+    changes += done
+    readiness.wait(waiting, deadline, timeout)
     docker.prune_images(project.name)
     return UpResult(
         project=project.name,

@@ -144,7 +144,7 @@ def spec_hash(image_id: str, revision: str | None) -> str:
     topology = load(COLORS / "topology.yaml").topology
     service = next(s for s in plan.services(topology, plan.images(topology)) if s.name == "red")
     secrets = Secrets("b" * 32, "f" * 32)
-    return container_specs(service, topology, secrets, image_id, 1, revision)[0].config_hash
+    return container_specs(service, topology, secrets, image_id, revision=revision)[0].config_hash
 
 
 def test_config_hash_holds_the_revision_not_the_image_id() -> None:

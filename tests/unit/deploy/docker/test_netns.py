@@ -3,7 +3,7 @@ rule that finds containers left in a dead namespace."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from stack.deploy import services as plan
@@ -40,7 +40,7 @@ def test_a_joined_replica_has_its_node_name_from_its_container_name() -> None:
     topology = load(COLOURS).topology
     red = next(s for s in plan.services(topology, plan.images(topology)) if s.name == "red")
     own, joined = (
-        container_specs(red, topology, SECRETS, "sha256:x", 2, join=join)[1]
+        container_specs(replace(red, replicas=2), topology, SECRETS, "sha256:x", join=join)[1]
         for join in (None, netns.holder_name(topology.name))
     )
     assert "red@%h" in own.run_command  # its own hostname is its container name
