@@ -123,7 +123,7 @@ class BenchStack:
             name=name,
             hostname=name,
             environment=env,
-            labels=labels.of(self.name, service, BENCH_ROLE, 1),
+            labels=labels.of(self.name, service, BENCH_ROLE, replica=1),
             network=self.network,
             detach=True,
             init=True,

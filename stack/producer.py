@@ -18,6 +18,7 @@ def configure(
     topology: Topology,
     broker_url: str | None,
     backend_url: str | None,
+    *,
     group: str | None = None,
 ) -> Any:
     """Apply the topology's settings to app (queues, routes, beat, URLs, group defaults)."""

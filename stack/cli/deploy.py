@@ -18,6 +18,7 @@ def deploy(
         Path | None,
         typer.Argument(help="Topology file; default $STACK_FILE or ./topology.yaml."),
     ] = None,
+    *,
     namespace: Annotated[
         str, typer.Option("--namespace", "-n", help="Kubernetes namespace.")
     ] = "default",

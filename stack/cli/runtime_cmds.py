@@ -170,6 +170,7 @@ def down(
 @app.command()
 def send(
     task: Annotated[str, typer.Argument(help="Task name, e.g. tasks.add.")],
+    *,
     file: FileOpt = None,
     args: Annotated[str | None, typer.Option("--args", help="JSON array.")] = None,
     kwargs: Annotated[str | None, typer.Option("--kwargs", help="JSON object.")] = None,

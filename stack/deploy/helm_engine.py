@@ -98,7 +98,7 @@ def lint(chart_dir: Path, values: dict[str, Any], namespace: str = "default") ->
 
 
 def deploy(
-    chart_dir: Path, values: dict[str, Any], name: str, namespace: str, dry_run: bool
+    chart_dir: Path, values: dict[str, Any], name: str, namespace: str, *, dry_run: bool
 ) -> str:
     """Install release name, or upgrade it if it exists; return the manifest applied.
 

@@ -138,11 +138,11 @@ def settings(
     return combine(
         base_settings(topology),
         group_settings(topology.workers[group]) if group is not None else {},
-        topology.broker.type,
-        topology.broker.visibility_timeout,
-        broker_url,
-        backend_url,
-        topology.celery,
+        broker_type=topology.broker.type,
+        visibility_timeout=topology.broker.visibility_timeout,
+        broker_url=broker_url,
+        backend_url=backend_url,
+        overrides=topology.celery,
     )
 
 
@@ -150,9 +150,14 @@ def control_settings(topology: Topology, broker_url: str) -> dict[str, Any]:
     """What a remote control from the host needs: the broker as the workers have it, and
     no beat schedule, whose cron entries would import Celery's crontab for nothing."""
     return combine(
-        routing_settings(topology), {}, topology.broker.type,
-        topology.broker.visibility_timeout, broker_url, None, topology.celery,
-    )  # fmt: skip
+        routing_settings(topology),
+        {},
+        broker_type=topology.broker.type,
+        visibility_timeout=topology.broker.visibility_timeout,
+        broker_url=broker_url,
+        backend_url=None,
+        overrides=topology.celery,
+    )
 
 
 def ignored_queues(topology: Topology) -> frozenset[str]:
@@ -189,6 +194,7 @@ def base_settings(topology: Topology) -> dict[str, Any]:
 def combine(
     base: dict[str, Any],
     group: dict[str, Any],
+    *,
     broker_type: str,
     visibility_timeout: int,
     broker_url: str | None,

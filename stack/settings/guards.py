@@ -26,7 +26,7 @@ def delay_seconds(
     return (when - (now or datetime.now(UTC))).total_seconds()
 
 
-def destination(app: Any, name: str, args: Any, kwargs: Any, options: dict[str, Any]) -> str:
+def destination(app: Any, name: str, args: Any, kwargs: Any, *, options: dict[str, Any]) -> str:
     """The queue Celery's router picks for this send (an explicit queue= wins, as in Celery)."""
     queue = options.get("queue")
     if not isinstance(queue, str):
@@ -79,7 +79,7 @@ def install(
         if (
             ignored_queues
             and not options.get("ignore_result")
-            and destination(app, name, args, kwargs, options) in ignored_queues
+            and destination(app, name, args, kwargs, options=options) in ignored_queues
         ):
             options["ignore_result"] = True
         return send_task(name, args, kwargs, *rest, **options)

@@ -51,9 +51,14 @@ class Snapshot:
         if group is not None and group not in self.groups:
             return None
         return combine(
-            self.base, self.groups[group] if group is not None else {}, self.broker_type,
-            self.visibility_timeout, broker_url, backend_url, self.overrides,
-        )  # fmt: skip
+            self.base,
+            self.groups[group] if group is not None else {},
+            broker_type=self.broker_type,
+            visibility_timeout=self.visibility_timeout,
+            broker_url=broker_url,
+            backend_url=backend_url,
+            overrides=self.overrides,
+        )
 
 
 def of(topology: Topology) -> Snapshot:

@@ -54,7 +54,7 @@ def kit_app(name: str, redis_url: str, group: str | None = None) -> Any:
     for task in ("probe.quiet", "probe.loud"):
         app.task(name=task)(ran)
     topology = load_string(TOPOLOGY, "topology.yaml").topology
-    return configure(app, topology, f"{redis_url}/0", f"{redis_url}/1", group)
+    return configure(app, topology, f"{redis_url}/0", f"{redis_url}/1", group=group)
 
 
 def plain_app(redis_url: str) -> Any:

@@ -21,7 +21,7 @@ IMAGE_ROLE = "image"
 
 
 def of(
-    project: str, service: str, role: str, replica: int | None = None, config_hash: str = ""
+    project: str, service: str, role: str, *, replica: int | None = None, config_hash: str = ""
 ) -> dict[str, str]:
     """Every label key, always present, so a filter on any of them finds every resource."""
     return {

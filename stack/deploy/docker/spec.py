@@ -73,7 +73,13 @@ class ContainerSpec:
 
     @property
     def labels(self) -> dict[str, str]:
-        return labels.of(self.project, self.service, self.role, self.replica, self.config_hash)
+        return labels.of(
+            self.project,
+            self.service,
+            self.role,
+            replica=self.replica,
+            config_hash=self.config_hash,
+        )
 
 
 def container_name(project: str, service: str, replica: int) -> str:

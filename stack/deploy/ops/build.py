@@ -61,7 +61,7 @@ def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> 
         return AppImage(str(existing.id), False, code)
     status(f"building {tag}")
     image_labels = {
-        **labels.of(project.name, "app", labels.IMAGE_ROLE, None, digest),
+        **labels.of(project.name, "app", labels.IMAGE_ROLE, config_hash=digest),
         labels.CODE_HASH: code,
         labels.TOPOLOGY_HASH: topology_hash(project),
     }

@@ -250,7 +250,7 @@ class Readiness:
         )  # fmt: skip
         progress = bars if self.console is not None else nullcontext()
         try:
-            self._wait(items, bars, progress, deadline, timeout)
+            self._wait(items, bars, progress, deadline=deadline, timeout=timeout)
         finally:
             if self._control is not None:
                 self._control.close()
@@ -261,6 +261,7 @@ class Readiness:
         items: list[Waiting],
         bars: Any,
         progress: AbstractContextManager[object],
+        *,
         deadline: float,
         timeout: float,
     ) -> None:

@@ -47,6 +47,7 @@ def send(
     task: str,
     args: str | None = None,
     kwargs: str | None = None,
+    *,
     wait: bool = False,
     timeout: float = 30.0,
 ) -> Sent:

@@ -152,6 +152,7 @@ def _ready(
     docker: DockerClient,
     project: Project,
     containers: list[Container],
+    *,
     broker_answered: bool,
     nodes: set[str],
 ) -> set[str]:
@@ -194,7 +195,7 @@ def status(path: str | Path | None = None, every_worker: bool = False) -> dict[s
     queues, answered, nodes = _queues(
         project, broker, _worker_nodes(project, containers), every_worker
     )
-    ready = _ready(docker, project, containers, answered, nodes)
+    ready = _ready(docker, project, containers, broker_answered=answered, nodes=nodes)
     return {
         "project": project.name,
         "broker": masked(broker),

@@ -39,7 +39,9 @@ def imported(path: Path) -> set[str]:
 
 def in_image(module: str) -> bool:
     parts = module.split(".")[1:]
-    if not parts or not (PACKAGE / parts[0]).exists() and not (PACKAGE / f"{parts[0]}.py").exists():
+    if not parts or (
+        not (PACKAGE / parts[0]).exists() and not (PACKAGE / f"{parts[0]}.py").exists()
+    ):
         return True  # the package itself, or a name it defines (stack.__version__)
     return parts[0] in context.IMAGE_PARTS or f"{parts[0]}.py" in context.IMAGE_PARTS
 

@@ -205,7 +205,7 @@ def test_ignoring_group_workers_use_the_resultless_request() -> None:
 
     def request_of(group: str | None, task_cls: Any = None) -> Any:
         app = Celery("probe", set_as_current=False, **({"task_cls": task_cls} if task_cls else {}))
-        configure(app, topology, "memory://", "cache+memory://", group)
+        configure(app, topology, "memory://", "cache+memory://", group=group)
         return app.task(name="quiet.job")(_nothing).Request
 
     class Own(Task):  # type: ignore[misc]
