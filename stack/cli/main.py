@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from stack.cli import output
+from stack.cli import deploy, output, runtime_cmds, topology_cmds
 from stack.errors import StackError, TopologyError
 
 
@@ -45,25 +45,9 @@ app = typer.Typer(
 )
 
 
-def _register() -> None:
-    from stack.cli import topology_cmds
-
-    app.add_typer(topology_cmds.app)
-    try:
-        from stack.cli import runtime_cmds
-    except ImportError:  # pragma: no cover - present once the runtime lands
-        pass
-    else:
-        app.add_typer(runtime_cmds.app)
-    try:
-        from stack.cli import deploy
-    except ImportError:  # pragma: no cover - present once the chart lands
-        pass
-    else:
-        app.add_typer(deploy.app)
-
-
-_register()
+app.add_typer(topology_cmds.app)
+app.add_typer(runtime_cmds.app)
+app.add_typer(deploy.app)
 
 
 def main() -> None:

@@ -58,8 +58,6 @@ class ContainerSpec:
         data = asdict(self)
         data.pop("replica")
         data.pop("image_id")
-        if data["join"] is None:
-            del data["join"]  # as before the field existed: a kit upgrade recreates no broker
         text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
