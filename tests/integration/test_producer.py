@@ -72,7 +72,9 @@ def queue_depth(app: Any, queue: str) -> int:
         return int(conn.default_channel.client.llen(queue))
 
 
-def test_one_redis_client_per_channel(redis_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kit_transport_keeps_one_redis_client_per_channel_and_follows_a_new_pool(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import redis
 
     from stack.container.transport import Transport
@@ -108,7 +110,7 @@ def test_one_redis_client_per_channel(redis_url: str, monkeypatch: pytest.Monkey
         app.close()
 
 
-def test_ignoring_group_stores_no_result_of_delay(
+def test_ignoring_group_stores_no_result_of_delay_or_of_a_plain_celery_producer(
     redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import redis

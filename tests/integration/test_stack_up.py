@@ -135,7 +135,7 @@ class TestRedis:
     def test_chain_and_chord_cross_queues(self, path: Path) -> None:
         check_canvas(path)
 
-    def test_beat_sends_periodic_task_every_2s(self, path: Path) -> None:
+    def test_beat_runs_the_periodic_task_three_times_within_15s(self, path: Path) -> None:
         from stack.deploy.ops.logs import logs
 
         deadline = time.monotonic() + 15
@@ -344,7 +344,9 @@ class TestRedis:
             worker.terminate()
             worker.communicate(timeout=30)
 
-    def test_scale_out_and_back(self, path: Path, docker_sdk: Any) -> None:
+    def test_scale_out_to_four_replicas_in_the_shared_namespace_and_back_to_one(
+        self, path: Path, docker_sdk: Any
+    ) -> None:
         from stack.deploy.ops.control import Control
         from stack.deploy.ops.endpoints import host_urls
         from stack.deploy.ops.scale import scale
@@ -414,7 +416,7 @@ class TestRedis:
         assert unknown.exit_code == 1
         assert "red, green, blue, colorful" in unknown.output
 
-    def test_send_cli(self, path: Path) -> None:
+    def test_send_waits_for_the_result_and_refuses_bad_json_args(self, path: Path) -> None:
         output = invoke(
             "send", "tasks.add", "-f", str(path), "--args", "[2, 3]", "--wait", "--json"
         ).output
@@ -425,7 +427,7 @@ class TestRedis:
         assert bad.exit_code == 1
         assert "invalid JSON" in bad.output
 
-    def test_enqueue_script(self, path: Path) -> None:
+    def test_demo_enqueue_script_sees_every_task_on_its_group(self, path: Path) -> None:
         script = path.parent / "enqueue.py"
         done = subprocess.run(
             [sys.executable, str(script), str(path)],
@@ -455,10 +457,14 @@ class TestRedis:
         assert not again.image_built
         assert {c.action for c in again.changes} == {"unchanged"}
 
-    def test_ps_json(self, path: Path) -> None:
+    def test_ps_json_shows_healthy_services_and_queue_consumers_without_secrets(
+        self, path: Path
+    ) -> None:
         check_ps(path)
 
-    def test_down_removes_everything(self, path: Path, docker_sdk: Any) -> None:
+    def test_down_after_a_holder_restart_removes_everything_fast(
+        self, path: Path, docker_sdk: Any
+    ) -> None:
         """Here with the network namespace holder restarted first: the workers left with no
         network are not given a warm shutdown they cannot do (60 s of grace each)."""
         name = load(path).topology.name
@@ -485,7 +491,9 @@ class TestRabbitMQ:
     def test_chain_and_chord_cross_queues(self, path: Path) -> None:
         check_canvas(path)
 
-    def test_ps_json(self, path: Path) -> None:
+    def test_ps_json_shows_healthy_services_and_queue_consumers_without_secrets(
+        self, path: Path
+    ) -> None:
         data = check_ps(path)
         assert data["broker"].startswith("amqp://stack:**@127.0.0.1:")
 

@@ -17,13 +17,13 @@ runner = CliRunner()
 COLORS_FILE = str(COLORS / "topology.yaml")
 
 
-def test_validate_ok() -> None:
+def test_validate_prints_the_counts_of_a_valid_file() -> None:
     result = runner.invoke(app, ["validate", COLORS_FILE])
     assert result.exit_code == 0
     assert "valid: 4 queues, 4 worker groups, 7 routes, 2 beat entries, 0 warnings" in result.stdout
 
 
-def test_validate_prints_every_problem_one_line_each(write_topology) -> None:  # type: ignore[no-untyped-def]
+def test_validate_prints_one_line_per_problem_key_errors_first(write_topology) -> None:  # type: ignore[no-untyped-def]
     path = write_topology(
         "name: shop\napp: tasks:app\nqueues: [a]\nroutes: {t.x: b}\n"
         "workers:\n  w: {queues: [c], concurency: 2}\n"
@@ -72,7 +72,7 @@ def test_file_discovery_env_then_cwd(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert runner.invoke(app, ["validate"]).exit_code == 0
 
 
-def test_routes_json() -> None:
+def test_routes_json_gives_each_tasks_queue_and_workers() -> None:
     result = runner.invoke(
         app, ["routes", COLORS_FILE, "tasks.red_task", "tasks.green_task", "--json"]
     )
@@ -104,7 +104,7 @@ def test_routes_with_app_resolves_registered_tasks() -> None:
     assert len(tasks) == 7
 
 
-def test_routes_table() -> None:
+def test_routes_table_lists_the_consuming_workers() -> None:
     result = runner.invoke(app, ["routes", COLORS_FILE])
     assert result.exit_code == 0
     assert "red, colorful" in result.stdout

@@ -40,7 +40,9 @@ def test_broker_already_listening_is_no_wait(listener: int) -> None:
     assert time.monotonic() - started < 0.5
 
 
-def test_waits_until_the_broker_listens(capsys: pytest.CaptureFixture[str]) -> None:
+def test_waits_until_the_broker_listens_saying_so_once_without_credentials(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     port = free_port()
     server = socket.socket()
     timer = threading.Timer(0.4, lambda: (server.bind(("127.0.0.1", port)), server.listen()))

@@ -76,7 +76,7 @@ def test_the_image_carries_no_host_only_code(tmp_path: Path) -> None:
     assert "stack/producer.py" not in kit
 
 
-def test_an_edit_of_host_only_code_leaves_the_code_hash(tmp_path: Path) -> None:
+def test_only_an_edit_of_image_code_changes_the_code_hash(tmp_path: Path) -> None:
     app = tmp_path / "colors"
     shutil.copytree(COLORS, app, ignore=shutil.ignore_patterns(".stack", "__pycache__"))
     package = tmp_path / "stack"

@@ -109,7 +109,7 @@ workers:
 """
 
 
-def test_route_order_counts() -> None:
+def test_swapping_two_overlapping_routes_changes_every_revision() -> None:
     """First match wins: swapping two overlapping rules changes what every process routes."""
     glob, exact = '"tasks.*": a', "tasks.x: b"
     before = revisions(ORDERED.format(first=glob, second=exact))
@@ -117,7 +117,7 @@ def test_route_order_counts() -> None:
     assert changed(before, after) == {"w", "flower"}
 
 
-def test_a_group_runs_the_settings_its_stack_group_names() -> None:
+def test_a_group_whose_env_sets_stack_group_follows_that_groups_settings() -> None:
     """boot.py loads the settings of STACK_GROUP, which a group's env may point elsewhere."""
     text = edit("red:      {queues: [red_queue], concurrency: 2, replicas: 1}",
                 "red:      {queues: [red_queue], env: {STACK_GROUP: blue}}")  # fmt: skip
@@ -135,7 +135,7 @@ def test_a_worker_that_embeds_beat_follows_the_schedule() -> None:
     }
 
 
-def test_a_new_image_code_changes_every_revision() -> None:
+def test_a_new_code_hash_changes_every_revision() -> None:
     before, after = revisions(COLOURS, "one"), revisions(COLOURS, "two")
     assert changed(before, after) == set(before)
 
@@ -154,7 +154,7 @@ def test_config_hash_holds_the_revision_not_the_image_id() -> None:
     assert spec_hash("sha256:aaa", None) != spec_hash("sha256:bbb", None)
 
 
-def test_code_hash_leaves_out_the_topology_only(tmp_path: Path) -> None:
+def test_code_hash_leaves_out_the_topology_but_not_the_app_code(tmp_path: Path) -> None:
     from stack.deploy.context import context_files
 
     app = tmp_path / "colors"

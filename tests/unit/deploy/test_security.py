@@ -42,7 +42,7 @@ def test_broker_and_flower_always_get_passwords(path: Path, tmp_path: Path) -> N
     assert values.broker_password != values.flower_password
 
 
-def test_every_service_with_secrets_gets_the_env_file() -> None:
+def test_every_compose_service_gets_the_env_file() -> None:
     topology = load(DEMOS[0]).topology
     rendered = compose.render(topology, plan.images(topology, {}))
     for name, service in rendered["services"].items():
@@ -84,7 +84,7 @@ def test_published_ports_bind_loopback_by_default(path: Path) -> None:
             assert port["host_ip"] == "127.0.0.1"
 
 
-def test_no_secret_in_rendered_compose_or_values(tmp_path: Path) -> None:
+def test_no_secret_in_the_rendered_compose(tmp_path: Path) -> None:
     topology = load(DEMOS[0]).topology
     values = secrets.ensure(tmp_path, topology)
     text = yamlio.dump(compose.render(topology, plan.images(topology, {})))
@@ -125,7 +125,7 @@ def test_guard_is_per_app(caplog: pytest.LogCaptureFixture) -> None:
     assert not [r for r in caplog.records if r.name == "stack.settings.guards"]
 
 
-def test_delay_seconds() -> None:
+def test_delay_seconds_from_countdown_or_eta() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     assert delay_seconds(None, None, now) is None
     assert delay_seconds(12, None, now) == 12.0

@@ -65,7 +65,7 @@ def test_route_rows_name_consumers_and_rule() -> None:
     assert rows["shop.unrouted"].workers == ("two",)
 
 
-def test_first_match_wins_in_file_order() -> None:
+def test_first_match_wins_in_file_order_and_a_shadowed_route_warns() -> None:
     text = TOPOLOGY.replace("  shop.exact: exact_q\n", "").replace(
         '"shop.glob_*": glob_q\n', '"shop.*": glob_q\n  shop.exact: exact_q\n'
     )

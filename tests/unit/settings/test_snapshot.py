@@ -78,7 +78,7 @@ def test_right_header_with_a_broken_payload_is_ignored(tmp_path: Path) -> None:
     assert snapshot.read(path, out) is None
 
 
-def test_bad_topology_is_one_line_and_a_non_zero_exit(tmp_path: Path) -> None:
+def test_snapshot_of_a_bad_topology_is_one_line_exit_1_and_no_file(tmp_path: Path) -> None:
     path = tmp_path / "topology.yaml"
     path.write_text("name: x\napp: tasks:app\nworkers: {w: {queues: [nowhere]}}\n")
     done = subprocess.run(

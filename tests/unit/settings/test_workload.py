@@ -46,7 +46,9 @@ def option(cmd: list[str], flag: str) -> str:
          "threads", "3", "1"),
     ],
 )  # fmt: skip
-def test_workload_defaults(extra: str, pool: str, concurrency: str, prefetch: str) -> None:
+def test_workload_sets_pool_concurrency_and_prefetch_unless_given(
+    extra: str, pool: str, concurrency: str, prefetch: str
+) -> None:
     cmd = command(extra)
     assert (option(cmd, "-P"), option(cmd, "-c"), option(cmd, "--prefetch-multiplier")) == (
         pool,
@@ -70,12 +72,12 @@ def test_ignore_result_only_for_that_group() -> None:
     assert "task_ignore_result" not in group_settings(plain)  # type: ignore[arg-type]
 
 
-def test_log_level() -> None:
+def test_log_level_defaults_to_info_and_follows_the_group() -> None:
     assert option(command(), "-l") == "INFO"
     assert option(command(", log_level: WARNING"), "-l") == "WARNING"
 
 
-def test_solo_workload_has_no_liveness_probe() -> None:
+def test_a_short_workload_on_the_solo_pool_has_no_liveness_probe() -> None:
     topology, _ = group(", workload: short")
     worker = next(
         s for s in plan.services(topology, plan.images(topology, env={})) if s.name == "g"
@@ -85,7 +87,7 @@ def test_solo_workload_has_no_liveness_probe() -> None:
 
 
 @pytest.mark.parametrize("extra", [", workload: fast", ", log_level: loud"])
-def test_bad_values_are_errors(extra: str) -> None:
+def test_unknown_workload_or_log_level_is_an_error(extra: str) -> None:
     with pytest.raises(TopologyError) as info:
         load_string(TEXT % extra, "t.yaml")
     assert any(p.path.startswith("workers.g.") for p in info.value.problems)

@@ -37,7 +37,7 @@ def test_colors_example_is_valid_without_warnings() -> None:
     assert t.all_queues == ["red_queue", "green_queue", "blue_queue", "celery"]
 
 
-def test_minimal_topology_defaults() -> None:
+def test_minimal_topology_gets_the_defaults() -> None:
     t = load_string(BASE).topology
     assert t.broker.type == "redis"
     assert t.backend.type == "redis"
@@ -96,14 +96,14 @@ def test_queue_listed_twice_in_a_group_is_an_error() -> None:
     ("name", "fragment"),
     [("Red", "should match pattern"), ("a_b", "should match pattern"), ("beat", "reserved")],
 )
-def test_invalid_or_reserved_group_names(name: str, fragment: str) -> None:
+def test_invalid_or_reserved_group_names_are_errors(name: str, fragment: str) -> None:
     [(line, path, message)] = problems(BASE.replace("  a: {", f"  {name}: {{"))
     assert line == 7
     assert path.startswith("workers")
     assert fragment in message
 
 
-def test_invalid_project_name() -> None:
+def test_invalid_project_name_is_an_error() -> None:
     [(line, path, message)] = problems(BASE.replace("name: shop", "name: Shop Floor"))
     assert (line, path) == (1, "name")
     assert "pattern" in message
@@ -116,13 +116,13 @@ def test_unknown_key_suggests_the_close_one() -> None:
     ]
 
 
-def test_unknown_top_level_key() -> None:
+def test_unknown_top_level_key_suggests_the_close_one() -> None:
     assert problems(BASE + "wokers: {}\n") == [
         (8, "wokers", "unknown key 'wokers' (did you mean 'workers'?)")
     ]
 
 
-def test_missing_required_key() -> None:
+def test_missing_required_key_is_an_error() -> None:
     assert problems("name: shop\n") == [(1, "app", "required key is missing")]
 
 
@@ -137,7 +137,7 @@ def test_missing_required_key() -> None:
         ("{task: t.x, every: 3, cron: '* * * * *'}", "exactly one of 'every' and 'cron'"),
     ],
 )
-def test_bad_beat_schedules(entry: str, fragment: str) -> None:
+def test_bad_beat_schedules_are_errors_at_their_line(entry: str, fragment: str) -> None:
     [(line, path, message)] = problems(BASE + f"beat:\n  job: {entry}\n")
     assert line == 9
     assert path.startswith("beat.job")
@@ -148,7 +148,7 @@ def test_bad_beat_schedules(entry: str, fragment: str) -> None:
     ("value", "seconds"),
     [(2, 2.0), ("90", 90.0), ("5m", 300.0), ("1h30m", 5400.0), ("250ms", 0.25)],
 )
-def test_intervals(value: object, seconds: float) -> None:
+def test_intervals_parse_to_seconds(value: object, seconds: float) -> None:
     text = BASE + f"beat:\n  job: {{task: tasks.quick, every: {value!r}}}\n"
     assert load_string(text).topology.beat["job"].every == seconds
 
@@ -160,24 +160,24 @@ def test_bad_yaml_is_one_located_error() -> None:
 
 
 @pytest.mark.parametrize("text", ["", "- a\n- b\n", "just text\n"])
-def test_non_mapping_documents(text: str) -> None:
+def test_a_document_that_is_not_a_mapping_is_an_error(text: str) -> None:
     [(_, _, message)] = problems(text)
     assert message.startswith("a topology is a mapping of keys")
 
 
-def test_missing_file(tmp_path: Path) -> None:
+def test_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(TopologyError) as info:
         load(tmp_path / "nope.yaml")
     assert str(info.value) == f"{tmp_path / 'nope.yaml'}: file not found"
 
 
-def test_invalid_regex_route() -> None:
+def test_invalid_regex_route_is_an_error() -> None:
     [(line, path, message)] = problems(BASE.replace("tasks.quick: fast", "'re:tasks(': fast"))
     assert (line, path) == (5, "routes.re:tasks(")
     assert message.startswith("invalid regular expression")
 
 
-def test_broker_shorthands() -> None:
+def test_broker_takes_a_shorthand_or_a_url_and_refuses_others() -> None:
     t = load_string(BASE + "broker: rabbitmq\nbackend: none\n").topology
     assert (t.broker.type, t.backend.type) == ("rabbitmq", "none")
     t = load_string(BASE + "broker: 'redis://cache:6379/0'\n").topology
@@ -201,7 +201,7 @@ def test_queue_nobody_consumes_warns() -> None:
     assert warnings(text) == [(3, "queues.slow", "no worker group consumes queue 'slow'")]
 
 
-def test_group_with_zero_replicas_consumes_nothing() -> None:
+def test_queues_of_a_group_with_zero_replicas_warn_as_unconsumed() -> None:
     text = BASE.replace("[fast, slow]}", "[fast, slow], replicas: 0}")
     found = warnings(text)
     assert (3, "queues.fast", "no worker group consumes queue 'fast'") in found
@@ -266,7 +266,9 @@ def test_time_limit_beyond_rabbitmq_consumer_timeout_warns() -> None:
     assert "consumer_timeout (1800 s)" in message
 
 
-def test_discovery_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_discover_prefers_the_given_file_then_stack_file_then_topology_yaml(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from stack.topology.load import discover
 
     monkeypatch.delenv("STACK_FILE", raising=False)

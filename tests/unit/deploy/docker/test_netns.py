@@ -1,4 +1,4 @@
-"""Workers and beat share one network namespace (stack/runtime/netns.py): the specs and the
+"""Workers and beat share one network namespace (stack/deploy/docker/netns.py): the specs and the
 rule that finds containers left in a dead namespace."""
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ def rendered(path: Path) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("demo", sorted(DEMOS))
-def test_golden(demo: str) -> None:
+def test_rendered_compose_matches_the_golden_file(demo: str) -> None:
     text = yamlio.dump(rendered(DEMOS[demo]))
     golden = GOLDEN / demo / "compose.yaml"
     if os.environ.get("STACK_UPDATE_GOLDEN") == "1":
@@ -79,7 +79,7 @@ def test_schema_check_can_fail(tmp_path: Path) -> None:
     assert check_compose_schema(bad, tmp_path).returncode == 1
 
 
-def test_workers_consume_their_queues_with_unique_node_names() -> None:
+def test_workers_consume_their_queues_as_unique_nodes_once_redis_is_healthy() -> None:
     services = rendered(DEMOS["colors"])["services"]
     for group, queues in {
         "red": "red_queue",
@@ -96,7 +96,7 @@ def test_workers_consume_their_queues_with_unique_node_names() -> None:
         assert services[group]["healthcheck"]["test"][0] == "CMD-SHELL"
 
 
-def test_one_beat_and_flower_behind_auth() -> None:
+def test_one_beat_and_flower_behind_auth_on_loopback() -> None:
     services = rendered(DEMOS["colors"])["services"]
     assert "deploy" not in services["beat"]  # one instance, never replicated
     assert services["beat"]["command"][3] == "beat"
@@ -118,7 +118,7 @@ def test_no_secret_and_no_unescaped_dollar_in_compose() -> None:
             assert "$" not in part.replace("$$", "")
 
 
-def test_rabbitmq_broker_with_redis_backend() -> None:
+def test_rabbitmq_broker_with_redis_backend_workers_wait_for_both() -> None:
     services = rendered(DEMOS["colors-rabbitmq"])["services"]
     assert services["rabbitmq"]["hostname"] == "rabbitmq"
     assert services["rabbitmq"]["volumes"] == ["rabbitmq-data:/var/lib/rabbitmq/mnesia"]
@@ -141,7 +141,7 @@ def test_ports_follow_bind_and_fixed_ports() -> None:
     ]
 
 
-def test_external_broker_and_no_backend_run_no_redis() -> None:
+def test_external_broker_and_no_backend_run_no_broker_or_backend_service() -> None:
     text = (COLORS / "topology.yaml").read_text(encoding="utf-8")
     text = text.replace("broker: redis", "broker: 'amqp://u:p@mq.example:5672//'")
     text = text.replace("backend: redis", "backend: none")

@@ -103,7 +103,7 @@ def redact(text: str) -> str:
     return re.sub(r'^(  [a-z-]+): "[A-Za-z0-9+/=]+"$', r'\1: "<generated>"', text, flags=re.M)
 
 
-def test_values_schema_file_is_generated() -> None:
+def test_values_schema_file_matches_the_generated_schema() -> None:
     path = CHART / "values.schema.json"
     text = json.dumps(values_schema(), indent=2) + "\n"
     if UPDATE:
@@ -118,7 +118,7 @@ def test_chart_values_yaml_holds_the_model_defaults() -> None:
 
 
 @pytest.mark.parametrize("key", ["colors", "colors-rabbitmq", "colors-scaled"])
-def test_golden(key: str) -> None:
+def test_manifests_and_values_match_the_golden_files(key: str) -> None:
     manifest = "".join(f"# Source: {p}\n{redact(t).strip()}\n" for p, t in rendered(key).items())
     values_text = yamlio.dump(values_of(key))
     for name, text in (("manifest.yaml", manifest), ("values.yaml", values_text)):
@@ -178,7 +178,7 @@ def test_each_group_consumes_exactly_its_queues(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", ["colors", "colors-rabbitmq"])
-def test_beat_is_a_single_recreated_replica(key: str) -> None:
+def test_beat_is_a_single_recreated_replica_with_its_schedule_on_a_volume(key: str) -> None:
     beat = deployment(key, "beat")
     assert beat["spec"]["replicas"] == 1
     assert beat["spec"]["strategy"] == {"type": "Recreate"}
@@ -238,7 +238,7 @@ def test_scaled_objects_watch_the_groups_queues(key: str) -> None:
 
 
 @pytest.mark.parametrize("key", SCALED)
-def test_disruption_budgets_for_scaled_and_replicated_groups(key: str) -> None:
+def test_disruption_budgets_only_for_scaled_and_replicated_groups(key: str) -> None:
     name = topology(key).name
     assert sorted(of_kind(key, "PodDisruptionBudget")) == sorted(
         f"{name}-stack-{g}" for g in ("red", "blue", "colorful")
@@ -284,7 +284,7 @@ def test_topology_text_round_trips(key: str) -> None:
     assert load_string(text, "configmap.yaml").topology == topology(key)
 
 
-def test_external_urls_stay_out_of_the_configmap() -> None:
+def test_external_broker_url_stays_out_of_the_values_and_comes_from_an_existing_secret() -> None:
     source = (
         TOPOLOGIES["colors"]
         .replace("broker: redis", "broker: amqp://celery:hunter2secret@mq.example:5672//")
@@ -331,7 +331,7 @@ def test_impossible_values_are_reported_together() -> None:
     assert "\n" not in message
 
 
-def test_apply_overrides() -> None:
+def test_apply_overrides_sets_dotted_keys_on_a_copy_and_refuses_bad_paths() -> None:
     base: dict[str, Any] = {"workers": {"red": {"replicas": 1}}, "image": {"tag": "v1"}}
     out = helm.apply_overrides(
         base, ["workers.red.replicas=3", "image.tag=v2", "flower.enabled=false", "x.y=a b"]
@@ -347,7 +347,9 @@ def test_apply_overrides() -> None:
         helm.apply_overrides(base, ["image.tag.x=1"])
 
 
-def test_write_chart(tmp_path: Path) -> None:
+def test_write_chart_writes_a_standalone_chart_and_data_path_refuses_a_missing_one(
+    tmp_path: Path,
+) -> None:
     topo = topology("colors")
     imgs = plan.images(topo, env={})
     target = helm.write_chart(topo, imgs, tmp_path)
