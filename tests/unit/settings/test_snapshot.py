@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -91,39 +90,6 @@ def test_snapshot_of_a_bad_topology_is_one_line_exit_1_and_no_file(tmp_path: Pat
     assert not (tmp_path / "out").exists()
 
 
-def boot(tmp_path: Path, snapshot_path: Path, group: str) -> list[str]:
-    """Import stack.container.boot as a container does; what it used and what it configured."""
-    env = {
-        **os.environ,
-        "STACK_TOPOLOGY": str(COLORS / "topology.yaml"),
-        "STACK_SNAPSHOT": str(snapshot_path),
-        "STACK_APP_DIR": str(COLORS),
-        "STACK_BROKER_URL": "memory://",  # no broker to wait for
-        "STACK_GROUP": group,
-    }
-    code = (
-        "import sys, stack.container.boot as b; c = b.app.conf; "
-        "print(b.SOURCE, 'pydantic' in sys.modules, c.worker_prefetch_multiplier, "
-        "c.task_routes[0]['tasks.red_task']['queue'], sorted(c.beat_schedule), c.broker_url)"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
-        check=True,
-    )  # fmt: skip
-    return done.stdout.split(maxsplit=2)
-
-
-def test_a_container_boots_from_the_snapshot_without_pydantic(tmp_path: Path) -> None:
-    out = tmp_path / "topology.snapshot"
-    snapshot.write(COLORS / "topology.yaml", out)
-    fast = boot(tmp_path, out, "red")
-    slow = boot(tmp_path, tmp_path / "absent", "red")
-    assert fast[:2] == ["snapshot", "False"]
-    assert slow[:2] == ["topology", "True"]
-    assert fast[2] == slow[2]  # the same settings either way
-    assert fast[2].startswith("1 red_queue ['monday', 'tick'] memory://")
-
-
 @pytest.mark.parametrize("field", ["format", "kit"])
 def test_snapshot_of_another_format_or_kit_is_not_used(tmp_path: Path, field: str) -> None:
     path = topology_file(tmp_path, "rabbit")
@@ -164,22 +130,3 @@ def test_chart_text_is_accepted_only_when_it_gives_the_same_settings(tmp_path: P
         mounted.write_text(topology_text(load(source).topology), encoding="utf-8")
         assert snapshot.read(source, out) is not None
         assert (snapshot.read(mounted, out) is not None) is fits, name
-
-
-def test_a_container_of_an_unknown_group_exits_with_one_line(tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "STACK_TOPOLOGY": str(COLORS / "topology.yaml"),
-        "STACK_SNAPSHOT": str(tmp_path / "absent"),
-        "STACK_APP_DIR": str(COLORS),
-        "STACK_BROKER_URL": "memory://",
-        "STACK_GROUP": "purple",
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", "import stack.container.boot"], env=env, cwd=tmp_path,
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == [
-        f"stack: STACK_GROUP='purple' is not a worker group of {COLORS / 'topology.yaml'}"
-    ]

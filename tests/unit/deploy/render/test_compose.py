@@ -129,6 +129,14 @@ def test_rabbitmq_broker_with_redis_backend_workers_wait_for_both() -> None:
     }
 
 
+@pytest.mark.parametrize("path", DEMOS.values(), ids=["redis", "rabbitmq"])
+def test_published_ports_bind_loopback_by_default(path: Path) -> None:
+    topology = load(path).topology
+    for service in compose.render(topology, plan.images(topology, {}))["services"].values():
+        for port in service.get("ports", []):
+            assert port["host_ip"] == "127.0.0.1"
+
+
 def test_ports_follow_bind_and_fixed_ports() -> None:
     text = (COLORS / "topology.yaml").read_text(encoding="utf-8")
     text = text.replace(

@@ -1,4 +1,5 @@
-"""Worker group defaults chosen by `workload`, and what the worker command and settings get."""
+"""A worker group's Celery settings (stack.settings.celeryconf) and the worker command beside
+them: the defaults `workload` picks, ignored results, events, the transport."""
 
 from __future__ import annotations
 

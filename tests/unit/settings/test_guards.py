@@ -1,0 +1,58 @@
+"""The producer's send guards (stack.settings.guards): a warning for a task due beyond the
+broker's visibility timeout, per app."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from celery import Celery
+
+from stack.producer import configure
+from stack.settings.guards import delay_seconds
+from stack.topology.load import load, load_string
+from tests.helpers import COLORS
+
+DEMOS = [COLORS / "topology.yaml", COLORS / "topology-rabbitmq.yaml"]
+
+
+def test_eta_guard_warns_beyond_visibility_timeout(caplog: pytest.LogCaptureFixture) -> None:
+    text = (
+        (COLORS / "topology.yaml")
+        .read_text()
+        .replace("broker: redis", "broker: {type: redis, visibility_timeout: 60}")
+    )
+    topology = load_string(text).topology
+    app = configure(Celery("t", set_as_current=False), topology, "memory://", None)
+    with caplog.at_level(logging.WARNING, logger="stack.settings.guards"):
+        app.send_task("tasks.red_task", countdown=30)
+        assert not [r for r in caplog.records if r.name == "stack.settings.guards"]
+        app.send_task("tasks.red_task", countdown=600)
+    [record] = [r for r in caplog.records if r.name == "stack.settings.guards"]
+    assert "beyond the Redis visibility_timeout (60 s)" in record.getMessage()
+
+
+def test_guard_is_per_app(caplog: pytest.LogCaptureFixture) -> None:
+    """A stricter topology configured in the same process must not warn for another app."""
+    strict = (
+        (COLORS / "topology.yaml")
+        .read_text()
+        .replace("broker: redis", "broker: {type: redis, visibility_timeout: 5}")
+    )
+    configure(Celery("a", set_as_current=False), load_string(strict).topology, "memory://", None)
+    relaxed = configure(
+        Celery("b", set_as_current=False), load(DEMOS[0]).topology, "memory://", None
+    )
+    with caplog.at_level(logging.WARNING, logger="stack.settings.guards"):
+        relaxed.send_task("tasks.red_task", countdown=30)
+    assert not [r for r in caplog.records if r.name == "stack.settings.guards"]
+
+
+def test_delay_seconds_from_countdown_or_eta() -> None:
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    assert delay_seconds(None, None, now) is None
+    assert delay_seconds(12, None, now) == 12.0
+    later = now + timedelta(seconds=90)
+    assert delay_seconds(None, later.isoformat(), now) == 90.0
+    assert delay_seconds(None, later, now) == 90.0
