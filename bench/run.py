@@ -44,6 +44,8 @@ def p4() -> list[tuple[str, str]]:
     return [
         ("P4 validate+routes+render, 500 queues/200 groups",
          f"{figures['total']:.3f} s (goal <= 1 s)"),
+        ("P4 `stack validate`, 500 queues", f"{figures['stack validate']:.3f} s (goal <= 0.3 s)"),
+        ("P4 `stack render`, 500 queues", f"{figures['stack render']:.3f} s (goal <= 0.5 s)"),
         ("P4 `stack --help`", f"{figures['help']:.3f} s (goal <= 0.3 s; "
          f"bare python {figures['python']:.3f} s)"),
     ]  # fmt: skip

@@ -59,6 +59,27 @@ celery:
 """
 
 
+def big_topology(queues: int = 500) -> dict[str, object]:
+    """bench/model_speed.py's shape, scaled by its queues: two routes per queue (exact, then a
+    glob), a worker group per 2.5 queues consuming five each, a beat entry per ten queues."""
+    names = [f"q{i:03d}" for i in range(queues)]
+    routes: dict[str, str] = {}
+    for i, name in enumerate(names):
+        routes[f"app.exact_{i}"] = name
+        routes[f"app.glob_{i}_*"] = name
+    return {
+        "name": "big",
+        "app": "app:app",
+        "queues": names,
+        "routes": routes,
+        "workers": {
+            f"g{g:03d}": {"queues": names[g * 5 % queues : g * 5 % queues + 5], "replicas": 2}
+            for g in range(queues * 2 // 5)
+        },
+        "beat": {f"b{i}": {"task": f"app.exact_{i}", "every": "1m"} for i in range(queues // 10)},
+    }
+
+
 def unavailable(reason: str) -> None:
     """No engine or images: a skip on a developer machine, a failure in CI."""
     if os.environ.get("CI", "").lower() == "true":

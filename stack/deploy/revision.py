@@ -73,6 +73,7 @@ def process_view(snap: snapshot.Snapshot, group: str | None, beat: bool) -> dict
 def app_revisions(code_hash: str, topology: Topology, services: list[Service]) -> dict[str, str]:
     """Service name -> revision, for the services of the app image (workers, beat, Flower)."""
     snap = snapshot.of(topology)
+    digests = Digests()
     revisions = {}
     for service in services:
         if service.role not in APP_ROLES:
@@ -83,7 +84,33 @@ def app_revisions(code_hash: str, topology: Topology, services: list[Service]) -
         beat = service.role == "beat" or (
             service.role == "worker" and topology.workers[service.name].embed_beat
         )
-        view = process_view(snap, group, beat)
-        data = json.dumps([code_hash, canonical(view)])
+        data = json.dumps([code_hash, digests.part(process_view(snap, group, beat))])
         revisions[service.name] = hashlib.sha256(data.encode()).hexdigest()[:16]
     return revisions
+
+
+class Digests:
+    """Values as digests of their canonical form, each object's digest made once.
+
+    Every group's settings hold the very objects of the shared base (routes, queues,
+    schedule): hashed once, they cost one pass over the topology, not one per group, and a
+    group's revision hashes a few digests instead of a text the size of the topology.
+    """
+
+    def __init__(self) -> None:
+        # id -> (the object, kept so that its id is not reused while cached; its digest)
+        self._made: dict[int, tuple[Any, str]] = {}
+
+    def part(self, value: Any) -> Any:
+        """What stands for value in its container's digest: a scalar itself, else its digest."""
+        if value is None or isinstance(value, (str, int, float)):
+            return value
+        made = self._made.get(id(value))
+        if made is None or made[0] is not value:
+            if isinstance(value, dict):  # a dict's values may be shared: digest them one by one
+                form: Any = {"dict": [[canonical(k), self.part(v)] for k, v in value.items()]}
+            else:
+                form = canonical(value)
+            made = (value, hashlib.sha256(json.dumps(form).encode()).hexdigest())
+            self._made[id(value)] = made
+        return {"sha256": made[1]}

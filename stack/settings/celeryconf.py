@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import fnmatch
-import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from stack.settings.rules import Rules, is_exact, route_key
 from stack.topology.durations import cron_fields
 
 if TYPE_CHECKING:  # the model imports pydantic; containers assemble settings without it
     from stack.topology.model import BeatEntry, Topology, WorkerGroup
 
-REGEX_PREFIX = "re:"
 TRANSPORT = "stack.container.transport:Transport"  # a string: settings stay free of kombu
-
-
-def route_key(pattern: str) -> Any:
-    """A routes key as Celery's MapRoute takes it: exact name, glob string, or compiled regex."""
-    if pattern.startswith(REGEX_PREFIX):
-        return re.compile(pattern[len(REGEX_PREFIX) :])
-    return pattern
 
 
 def task_routes(topology: Topology) -> tuple[dict[Any, dict[str, Any]], ...]:
@@ -30,43 +21,22 @@ def task_routes(topology: Topology) -> tuple[dict[Any, dict[str, Any]], ...]:
     while no pattern in it precedes an exact name it matches; a new map starts there, and
     Celery tries the maps in order. Usually this gives one map, as a user would write.
     """
-    shadowing = _any_pattern(topology)
     maps: list[dict[Any, dict[str, Any]]] = []
     current: dict[Any, dict[str, Any]] = {}
-    patterns: list[re.Pattern[str]] = []
+    patterns = Rules()  # the patterns of the current map
     for pattern, spec in topology.routes.items():
-        key = route_key(pattern)
-        exact = isinstance(key, str) and "*" not in key
-        if exact and shadowing(key) and any(p.match(key) for p in patterns):
+        if not is_exact(pattern):
+            patterns.add(pattern)
+        elif patterns.first(pattern) is not None:
             maps.append(current)
-            current, patterns = {}, []
-        elif not exact:
-            patterns.append(
-                key if isinstance(key, re.Pattern) else re.compile(fnmatch.translate(key))
-            )
+            current, patterns = {}, Rules()
         value: dict[str, Any] = {"queue": spec.queue}
         if spec.priority is not None:
             value["priority"] = spec.priority
-        current[key] = value
+        current[route_key(pattern)] = value
     if current:
         maps.append(current)
     return tuple(maps)
-
-
-def _any_pattern(topology: Topology) -> Any:
-    """A fast test: does any pattern match this name? (one regex, in C, for the common case)"""
-    sources = [
-        p[len(REGEX_PREFIX) :] if p.startswith(REGEX_PREFIX) else fnmatch.translate(p)
-        for p in topology.routes
-        if p.startswith(REGEX_PREFIX) or "*" in p
-    ]
-    if not sources:
-        return lambda name: False
-    try:
-        combined = re.compile("|".join(f"(?:{s})" for s in sources))
-    except re.error:  # e.g. inline flags in a user's regex: fall back to the slow path
-        return lambda name: True
-    return combined.match
 
 
 def task_queues(topology: Topology) -> list[Any]:
@@ -162,10 +132,11 @@ def control_settings(topology: Topology, broker_url: str) -> dict[str, Any]:
 
 def ignored_queues(topology: Topology) -> frozenset[str]:
     """Queues whose every consumer stores no results (`ignore_result: true` groups)."""
+    consumers = topology.consumer_groups()
     return frozenset(
         queue
         for queue in topology.all_queues
-        if (groups := topology.consumers(queue))
+        if (groups := consumers.get(queue))
         and all(topology.workers[name].ignore_result for name in groups)
     )
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from stack.settings.celeryconf import REGEX_PREFIX, route_key, routing_settings
+from stack.settings.celeryconf import routing_settings
+from stack.settings.rules import Rules, is_exact
 from stack.topology.model import Topology
 
 
@@ -32,7 +33,6 @@ class Resolver:
 
     def __init__(self, topology: Topology) -> None:
         from celery import Celery
-        from celery.app.routes import MapRoute
 
         self.topology = topology
         app = Celery(topology.name, set_as_current=False)
@@ -40,11 +40,10 @@ class Resolver:
         self._router = app.amqp.router
         # Which rule matched, for display only; the queue always comes from Celery's router.
         # The matching rule routes to the queue Celery chose: only those rules are tried.
-        self._rules_by_queue: dict[str, list[tuple[str, MapRoute]]] = {}
+        self._rules_by_queue: dict[str, Rules] = {}
         for pattern, spec in topology.routes.items():
-            rule = (pattern, MapRoute({route_key(pattern): spec.queue}))
-            self._rules_by_queue.setdefault(spec.queue, []).append(rule)
-        self._consumers = {q: tuple(topology.consumers(q)) for q in topology.all_queues}
+            self._rules_by_queue.setdefault(spec.queue, Rules()).add(pattern)
+        self._consumers = topology.consumer_groups()
 
     def queue_of(self, task: str) -> str:
         options = self._router.route({}, task)
@@ -52,14 +51,14 @@ class Resolver:
 
     def resolve(self, task: str) -> Route:
         queue = self.queue_of(task)
-        candidates = self._rules_by_queue.get(queue, [])
-        rule = next((pattern for pattern, match in candidates if match(task)), None)
+        rules = self._rules_by_queue.get(queue)
+        rule = rules.first(task) if rules is not None else None
         return Route(task, queue, self._consumers.get(queue, ()), rule)
 
 
 def named_tasks(topology: Topology) -> list[str]:
     """Tasks the topology names: exact route keys, then beat tasks, without repeats."""
-    names = [key for key in topology.routes if "*" not in key and not key.startswith(REGEX_PREFIX)]
+    names = [key for key in topology.routes if is_exact(key)]
     names += [entry.task for entry in topology.beat.values()]
     return list(dict.fromkeys(names))
 

@@ -43,11 +43,11 @@ def discover(path: str | Path | None) -> Path:
 def load(path: str | Path | None = None, full: bool = True) -> Loaded:
     """Load, validate and cross-check a topology file; raise TopologyError with every error.
 
-    full=False leaves out what needs Celery: the warnings (the traps take Celery's router)
-    and the parse of cron expressions by Celery's crontab (their five fields are still
-    checked). For the commands that only look at or resize what `stack up` started (scale,
-    ps, logs, down): they show no warnings and run no schedule, and Celery's imports were
-    ~0.15 s of `stack scale`'s way to its first container.
+    full=False leaves out the warnings and what needs Celery: the parse of cron expressions
+    by Celery's crontab (their five fields are still checked). For the commands that only
+    look at or resize what `stack up` started (scale, ps, logs, down): they show no warnings
+    and run no schedule, and Celery's imports were ~0.15 s of `stack scale`'s way to its
+    first container.
     """
     file = discover(path)
     return _build(load_file(file), file, full)
@@ -59,9 +59,7 @@ def load_string(text: str, file: str = "<string>") -> Loaded:
 
 
 def _build(located: Located, file: Path, full: bool = True) -> Loaded:
-    from stack.topology.check import (
-        check,  # check imports celery's router: only after parsing succeeded
-    )
+    from stack.topology.check import check  # only after parsing succeeded
 
     data = located.data
     if not isinstance(data, dict):

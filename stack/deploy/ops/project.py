@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from stack.deploy import services as plan
@@ -32,7 +33,11 @@ class Project:
         return secrets_path(self.loaded.base_dir, self.topology)
 
     def service(self, name: str) -> Service | None:
-        return next((s for s in self.services if s.name == name), None)
+        return self._by_name.get(name)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Service]:  # looked up per container: a scan was quadratic
+        return {s.name: s for s in self.services}
 
 
 def from_loaded(loaded: Loaded) -> Project:

@@ -39,11 +39,15 @@ def _services(
     services = list(project.services)
     if netns.needed(services):
         services.append(netns.holder_service(project.topology, project.images))
-    names = [s.name for s in services]
+    by_name = {s.name: s for s in services}
+    by_service: dict[str | None, list[Container]] = {}  # one pass, not one per service
+    for container in containers:
+        by_service.setdefault(container.labels.get(labels.SERVICE), []).append(container)
+    names = list(by_name)
     names += sorted({c.labels.get(labels.SERVICE, "") for c in containers} - set(names))
     for name in names:
-        service = next((s for s in services if s.name == name), None)
-        mine = [c for c in containers if c.labels.get(labels.SERVICE) == name]
+        service = by_name.get(name)
+        mine = by_service.get(name, [])
         boxes = [
             {
                 "name": c.name,
@@ -135,13 +139,14 @@ def _queues(
                 )
         except Exception:  # no worker answering in time is not an error for ps
             consumers = {}
+    groups = project.topology.consumer_groups()
     rows = [
         {
             "name": q,
             "depth": depths.get(q),
             "consumers": consumers.get(q, []),
             "outside": [n for n in consumers.get(q, []) if n not in nodes],
-            "groups": project.topology.consumers(q),
+            "groups": list(groups.get(q, ())),
         }
         for q in queues
     ]

@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
+from stack.deploy import revision
 from stack.deploy import services as plan
 from stack.deploy.docker.spec import container_specs
 from stack.deploy.ops.build import code_hash
 from stack.deploy.ops.project import from_loaded
 from stack.deploy.revision import app_revisions
 from stack.deploy.secrets import Secrets
+from stack.topology import yamlio
 from stack.topology.load import load, load_string
-from tests.helpers import COLORS, EXTERNAL, RABBIT, ROOT
+from tests.helpers import COLORS, EXTERNAL, RABBIT, ROOT, big_topology
 
 COLOURS = (COLORS / "topology.yaml").read_text(encoding="utf-8")
 
@@ -203,3 +208,34 @@ def test_dockerignore_keeps_files_out_of_the_image_and_the_code_hash(tmp_path: P
     assert code_hash(files(), "sha256:base", project) == before
     (app / "keep.md").write_text("edited\n")
     assert code_hash(files(), "sha256:base", project) != before
+
+
+def test_each_shared_setting_is_canonicalised_and_hashed_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every group's settings hold the same routes and queues: their canonical form is made
+    once for all groups, and each revision hashes a few digests, not a text the size of the
+    topology. Once per group, twice the topology would cost four times the work."""
+    canonical, sha256 = revision.canonical, hashlib.sha256
+    work = {"canonical": 0, "hashed": 0}
+
+    def counting_canonical(value: Any) -> Any:
+        work["canonical"] += 1
+        return canonical(value)
+
+    def counting_sha256(data: bytes) -> Any:
+        work["hashed"] += len(data)
+        return sha256(data)
+
+    monkeypatch.setattr(revision, "canonical", counting_canonical)
+    monkeypatch.setattr(revision, "hashlib", SimpleNamespace(sha256=counting_sha256))
+    counts = []
+    for queues in (100, 200):
+        topology = load_string(yamlio.dump(big_topology(queues))).topology
+        services = plan.services(topology, plan.images(topology, env={}))
+        work.update(canonical=0, hashed=0)
+        assert len(app_revisions("code", topology, services)) == queues * 2 // 5 + 2
+        counts.append(dict(work))
+    small, large = counts
+    for key in work:
+        assert large[key] / small[key] < 2.4, (key, small[key], large[key])
