@@ -1,4 +1,7 @@
-"""Applying a topology to the user's Celery app: in containers (boot.py) and in producers."""
+"""Applying a topology to the user's Celery app in its producers: `stack.connect()`.
+
+Containers apply it from the image's settings snapshot instead (container/boot.py).
+"""
 
 from __future__ import annotations
 

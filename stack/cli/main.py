@@ -64,7 +64,8 @@ def exit_now(code: Any) -> NoReturn:
 
     Finalization frees every object of every imported module one at a time: after `stack
     scale`, which imports Celery, kombu, pydantic and the Docker SDK, that was 0.2 s of CPU
-    after the last line was printed, a tenth of the command (bench/RESULTS.md, session 7).
+    after the last line was printed, a tenth of the command (bench/RESULTS.md, "2026-12-02,
+    820ff56: a race in `stack scale`, and the CLI's exit").
     The exit handlers still run (logging's flush, weakref finalizers) and the streams are
     flushed; only the teardown is skipped. While a thread other than this one still runs,
     the usual exit waits for it instead.

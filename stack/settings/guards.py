@@ -49,9 +49,10 @@ def install(
       message's ignore_result wins over the worker's task_ignore_result, and apply_async
       always sends one (False by Celery's default): every `.delay()` stored a result that
       the group says it never stores. It also spares the sender a result subscription and
-      its removal, 0.3 ms of a 1.1 ms send_task (bench/RESULTS.md, session 7). The topology
-      wins over an ignore_result=False of the caller, as the group's setting promises. An
-      AsyncResult of such a send is marked ignored: .get() returns None at once.
+      its removal, 0.3 ms of a 1.1 ms send_task (bench/RESULTS.md, "2026-12-02, dca0142: a
+      producer's send_task, and the Redis transport"). The topology wins over an
+      ignore_result=False of the caller, as the group's setting promises. An AsyncResult
+      of such a send is marked ignored: .get() returns None at once.
 
     Celery's publish signals are process-wide and would mix the settings of several apps.
     """

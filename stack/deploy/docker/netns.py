@@ -3,11 +3,12 @@
 Why: on Docker, a container's own network namespace (the namespace itself, a veth pair on
 the project bridge, the embedded DNS rules) is most of what starting it costs. Starting 3
 containers of the app image in parallel took 0.85 s on the project network and 0.30 s
-joining a running container's namespace (bench/RESULTS.md, "Session 6"), and the engine's
-work competes for the same 2 cores the new workers need to boot. Workers and beat publish
-no port and nothing connects to them: they need a way out to the broker, not an address
-each. So they join the namespace of one holder, as the containers of a Kubernetes pod
-join its sandbox. Flower, the broker and the backend keep their own: they are served.
+joining a running container's namespace (bench/RESULTS.md, "2026-12-01, 6777a80: one
+network namespace for workers and beat"), and the engine's work competes for the same 2
+cores the new workers need to boot. Workers and beat publish no port and nothing connects
+to them: they need a way out to the broker, not an address each. So they join the
+namespace of one holder, as the containers of a Kubernetes pod join its sandbox. Flower,
+the broker and the backend keep their own: they are served.
 
 What joining changes:
 - every joined container has the holder's hostname, so a worker's Celery node name is
