@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from stack.container import health
+from stack.deploy.roles import Role
 from stack.topology.model import Topology, WorkerGroup
 
 APP_DIR = "/app"
@@ -64,7 +65,7 @@ class Service:
     """One service: what compose calls a service and Docker a set of replica containers."""
 
     name: str
-    role: str  # broker | backend | worker | beat | monitor
+    role: Role
     image: str
     command: tuple[str, ...]
     environment: dict[str, str] = field(default_factory=dict)
@@ -93,7 +94,7 @@ def infrastructure(topology: Topology, imgs: ImageSet) -> list[Service]:
         services.append(
             Service(
                 name="redis",
-                role="broker" if topology.broker.type == "redis" else "backend",
+                role=Role.BROKER if topology.broker.type == "redis" else Role.BACKEND,
                 image=imgs.redis,
                 # sh -c: the password comes from the secrets env, never from the command line.
                 command=(
@@ -116,7 +117,7 @@ def infrastructure(topology: Topology, imgs: ImageSet) -> list[Service]:
         services.append(
             Service(
                 name="rabbitmq",
-                role="broker",
+                role=Role.BROKER,
                 image=imgs.rabbitmq,
                 command=("rabbitmq-server",),
                 environment={
@@ -192,7 +193,7 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
         services.append(
             Service(
                 name=name,
-                role="worker",
+                role=Role.WORKER,
                 image=imgs.app,
                 command=worker_command(name, group, topology),
                 environment={**app_environment(topology), "STACK_GROUP": name, **group.env},
@@ -208,7 +209,7 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
         services.append(
             Service(
                 name="beat",
-                role="beat",
+                role=Role.BEAT,
                 image=imgs.app,
                 command=(
                     *LAUNCH,
@@ -233,7 +234,7 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
         services.append(
             Service(
                 name="flower",
-                role="monitor",
+                role=Role.MONITOR,
                 image=imgs.app,
                 # FLOWER_BASIC_AUTH comes from the secrets env: Flower refuses no one without it.
                 command=(
