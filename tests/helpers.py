@@ -53,6 +53,11 @@ celery:
 """
 
 
+def mentions_path(text: str, path: str) -> bool:
+    """path as a whole path in text: /app, not /app.txt, requirements/app or /apps."""
+    return re.search(rf"(?<![\w.-]){re.escape(path)}(?![\w.-])", text) is not None
+
+
 def unavailable(reason: str) -> None:
     """No engine or images: a skip on a developer machine, a failure in CI."""
     if os.environ.get("CI", "").lower() == "true":

@@ -6,13 +6,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from stack.container import health
+from stack.container import health, paths
 from stack.deploy.roles import Role
 from stack.topology.model import Topology, WorkerGroup
 
-APP_DIR = "/app"
-TOPOLOGY_PATH = "/etc/stack/topology.yaml"
-BEAT_DIR = "/var/lib/stack/beat"
 # Celery's worker and beat commands without the `celery` umbrella's imports (launch.py).
 LAUNCH = ("python", "-m", "stack.container.launch")
 FLOWER_PORT = 5555
@@ -172,14 +169,14 @@ def worker_command(name: str, group: WorkerGroup, topology: Topology) -> tuple[s
     if group.without_gossip:
         cmd.append("--without-gossip")
     if group.embed_beat:
-        cmd += ["-B", "-s", f"{BEAT_DIR}/schedule"]
+        cmd += ["-B", "-s", f"{paths.BEAT_DIR}/schedule"]
     return tuple(cmd)
 
 
 def app_environment(topology: Topology) -> dict[str, str]:
     return {
-        "STACK_TOPOLOGY": TOPOLOGY_PATH,
-        "STACK_APP_DIR": APP_DIR,
+        "STACK_TOPOLOGY": paths.TOPOLOGY,
+        "STACK_APP_DIR": paths.APP_DIR,
         "STACK_PROJECT": topology.name,
     }
 
@@ -215,13 +212,13 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
                     *LAUNCH,
                     "beat",
                     "-s",
-                    f"{BEAT_DIR}/schedule",
+                    f"{paths.BEAT_DIR}/schedule",
                     "--pidfile=",
                     "-l",
                     "INFO",
                 ),
                 environment=app_environment(topology),
-                volumes={"beat-data": BEAT_DIR},
+                volumes={"beat-data": paths.BEAT_DIR},
                 healthcheck=Healthcheck(test=("CMD-SHELL", health.READY_PROBE)),
                 depends_on=deps,
             )
