@@ -80,6 +80,11 @@ def big_topology(queues: int = 500) -> dict[str, object]:
     }
 
 
+def mentions_path(text: str, path: str) -> bool:
+    """path as a whole path in text: /app, not /app.txt, requirements/app or /apps."""
+    return re.search(rf"(?<![\w.-]){re.escape(path)}(?![\w.-])", text) is not None
+
+
 def unavailable(reason: str) -> None:
     """No engine or images: a skip on a developer machine, a failure in CI."""
     if os.environ.get("CI", "").lower() == "true":

@@ -14,13 +14,13 @@ from pathlib import Path
 
 from celery import signals
 
-from stack.container import health
+from stack.container import health, paths
 from stack.container.startup import freeze_heap, wait_for_broker
 from stack.container.userapp import load_app
 from stack.settings import guards, snapshot
 
-TOPOLOGY = os.environ.get("STACK_TOPOLOGY", "/etc/stack/topology.yaml")
-APP_DIR = Path(os.environ.get("STACK_APP_DIR", "/app"))
+TOPOLOGY = os.environ.get("STACK_TOPOLOGY", paths.TOPOLOGY)
+APP_DIR = Path(os.environ.get("STACK_APP_DIR", paths.APP_DIR))
 BROKER_URL = os.environ.get("STACK_BROKER_URL")
 BACKEND_URL = os.environ.get("STACK_RESULT_BACKEND") or None
 GROUP = os.environ.get("STACK_GROUP") or None
@@ -28,7 +28,7 @@ GROUP = os.environ.get("STACK_GROUP") or None
 
 def _snapshot() -> tuple[snapshot.Snapshot, str]:
     """The image's snapshot if it fits the topology file, else one taken from the file now."""
-    taken = snapshot.read(TOPOLOGY, os.environ.get("STACK_SNAPSHOT", snapshot.PATH))
+    taken = snapshot.read(TOPOLOGY, os.environ.get("STACK_SNAPSHOT", paths.SNAPSHOT))
     if taken is not None:
         return taken, "snapshot"
     from stack.topology.load import load

@@ -11,20 +11,21 @@ import os
 from pathlib import Path
 from typing import Any
 
-# The image sets STACK_STATE_DIR=/tmp/stack; probes use that fixed path (rendered output must
-# not depend on the environment that rendered it).
-PROBE_DIR = "/tmp/stack"
-STATE_DIR = Path(os.environ.get("STACK_STATE_DIR", PROBE_DIR))
+from stack.container import paths
+
+# The image sets STACK_STATE_DIR to paths.STATE_DIR; probes use that fixed path (rendered
+# output must not depend on the environment that rendered it).
+STATE_DIR = Path(os.environ.get("STACK_STATE_DIR", paths.STATE_DIR))
 READY = "ready"
 ALIVE = "alive"
 ALIVE_EVERY = 5.0  # seconds between touches
 ALIVE_STALE = 30  # seconds after which the probe fails
 
 # Shell probes; they must stay in sync with the file names above.
-READY_PROBE = f"test -f {PROBE_DIR}/{READY}"
+READY_PROBE = f"test -f {paths.STATE_DIR}/{READY}"
 ALIVE_PROBE = (
-    f"test -f {PROBE_DIR}/{READY} && "
-    f"test $(( $(date +%s) - $(stat -c %Y {PROBE_DIR}/{ALIVE}) )) -lt {ALIVE_STALE}"
+    f"test -f {paths.STATE_DIR}/{READY} && "
+    f"test $(( $(date +%s) - $(stat -c %Y {paths.STATE_DIR}/{ALIVE}) )) -lt {ALIVE_STALE}"
 )
 
 

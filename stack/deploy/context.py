@@ -9,6 +9,7 @@ import tarfile
 from pathlib import Path
 from string import Template
 
+from stack.container import paths
 from stack.deploy.resources import data_path
 from stack.deploy.services import ImageSet
 from stack.topology.load import Loaded
@@ -32,16 +33,34 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]  # stack/
 # that code imports. Host-only code (cli/, deploy/, the producer) stays out, so an edit of
 # it changes no image's code hash and recreates no container.
 IMAGE_PARTS = ("__init__.py", "errors.py", "topology", "settings", "container")
+# Where the build puts the context's requirements/ and wheels/ while it installs them (then
+# removes them): the build's own scratch space, not part of the image's layout.
+BUILD_REQUIREMENTS = "/tmp/requirements"
+BUILD_WHEELS = "/tmp/wheels"
 
 
 def dockerfile(loaded: Loaded, imgs: ImageSet, offline: bool, app_requirements: bool) -> str:
-    """The Dockerfile text; offline installs only from the bundled wheelhouse."""
+    """The Dockerfile text; offline installs only from the bundled wheelhouse. The image's
+    layout comes from stack.container.paths, which the code inside it reads too."""
     template = Template(data_path("compose", "Dockerfile").read_text(encoding="utf-8"))
     return template.substitute(
         project=loaded.topology.name,
         python_image=imgs.python,
-        pip_args="--no-index --find-links /tmp/wheels" if offline else "",
-        app_requirements="-r /tmp/requirements/app.txt" if app_requirements else "",
+        pip_args=f"--no-index --find-links {BUILD_WHEELS}" if offline else "",
+        app_requirements=f"-r {BUILD_REQUIREMENTS}/app.txt" if app_requirements else "",
+        requirements=BUILD_REQUIREMENTS,
+        wheels=BUILD_WHEELS,
+        app_dir=paths.APP_DIR,
+        topology=paths.TOPOLOGY,
+        kit_dir=paths.KIT_DIR,
+        snapshot=paths.SNAPSHOT,
+        venv=paths.VENV,
+        data_dir=paths.DATA_DIR,
+        beat_dir=paths.BEAT_DIR,
+        state_dir=paths.STATE_DIR,
+        user=paths.USER,
+        uid=paths.UID,
+        gid=paths.GID,
     )
 
 

@@ -18,6 +18,7 @@ import re
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from stack.deploy.roles import APP_ROLES, Role
 from stack.settings import snapshot
 
 if TYPE_CHECKING:
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
 # Read by beat alone (and a worker that embeds it): an edit of the schedule restarts beat,
 # not the workers and Flower.
 BEAT_ONLY = ("beat_schedule",)
-APP_ROLES = ("worker", "beat", "monitor")
 
 
 def canonical(value: Any) -> Any:
@@ -81,8 +81,8 @@ def app_revisions(code_hash: str, topology: Topology, services: list[Service]) -
         # The group whose settings boot.py loads: STACK_GROUP, which a group's `env:` may set.
         group = service.environment.get("STACK_GROUP") or None
         # A worker with embed_beat (-B) runs the schedule too.
-        beat = service.role == "beat" or (
-            service.role == "worker" and topology.workers[service.name].embed_beat
+        beat = service.role == Role.BEAT or (
+            service.role == Role.WORKER and topology.workers[service.name].embed_beat
         )
         data = json.dumps([code_hash, digests.part(process_view(snap, group, beat))])
         revisions[service.name] = hashlib.sha256(data.encode()).hexdigest()[:16]

@@ -6,12 +6,10 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from stack.container import health
+from stack.container import health, paths
+from stack.deploy.roles import Role
 from stack.topology.model import Topology, WorkerGroup
 
-APP_DIR = "/app"
-TOPOLOGY_PATH = "/etc/stack/topology.yaml"
-BEAT_DIR = "/var/lib/stack/beat"
 # Celery's worker and beat commands without the `celery` umbrella's imports (launch.py).
 LAUNCH = ("python", "-m", "stack.container.launch")
 FLOWER_PORT = 5555
@@ -64,7 +62,7 @@ class Service:
     """One service: what compose calls a service and Docker a set of replica containers."""
 
     name: str
-    role: str  # broker | backend | worker | beat | monitor
+    role: Role
     image: str
     command: tuple[str, ...]
     environment: dict[str, str] = field(default_factory=dict)
@@ -93,7 +91,7 @@ def infrastructure(topology: Topology, imgs: ImageSet) -> list[Service]:
         services.append(
             Service(
                 name="redis",
-                role="broker" if topology.broker.type == "redis" else "backend",
+                role=Role.BROKER if topology.broker.type == "redis" else Role.BACKEND,
                 image=imgs.redis,
                 # sh -c: the password comes from the secrets env, never from the command line.
                 command=(
@@ -116,7 +114,7 @@ def infrastructure(topology: Topology, imgs: ImageSet) -> list[Service]:
         services.append(
             Service(
                 name="rabbitmq",
-                role="broker",
+                role=Role.BROKER,
                 image=imgs.rabbitmq,
                 command=("rabbitmq-server",),
                 environment={
@@ -171,14 +169,14 @@ def worker_command(name: str, group: WorkerGroup, topology: Topology) -> tuple[s
     if group.without_gossip:
         cmd.append("--without-gossip")
     if group.embed_beat:
-        cmd += ["-B", "-s", f"{BEAT_DIR}/schedule"]
+        cmd += ["-B", "-s", f"{paths.BEAT_DIR}/schedule"]
     return tuple(cmd)
 
 
 def app_environment(topology: Topology) -> dict[str, str]:
     return {
-        "STACK_TOPOLOGY": TOPOLOGY_PATH,
-        "STACK_APP_DIR": APP_DIR,
+        "STACK_TOPOLOGY": paths.TOPOLOGY,
+        "STACK_APP_DIR": paths.APP_DIR,
         "STACK_PROJECT": topology.name,
     }
 
@@ -192,7 +190,7 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
         services.append(
             Service(
                 name=name,
-                role="worker",
+                role=Role.WORKER,
                 image=imgs.app,
                 command=worker_command(name, group, topology),
                 environment={**app_environment(topology), "STACK_GROUP": name, **group.env},
@@ -208,19 +206,19 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
         services.append(
             Service(
                 name="beat",
-                role="beat",
+                role=Role.BEAT,
                 image=imgs.app,
                 command=(
                     *LAUNCH,
                     "beat",
                     "-s",
-                    f"{BEAT_DIR}/schedule",
+                    f"{paths.BEAT_DIR}/schedule",
                     "--pidfile=",
                     "-l",
                     "INFO",
                 ),
                 environment=app_environment(topology),
-                volumes={"beat-data": BEAT_DIR},
+                volumes={"beat-data": paths.BEAT_DIR},
                 healthcheck=Healthcheck(test=("CMD-SHELL", health.READY_PROBE)),
                 depends_on=deps,
             )
@@ -233,7 +231,7 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
         services.append(
             Service(
                 name="flower",
-                role="monitor",
+                role=Role.MONITOR,
                 image=imgs.app,
                 # FLOWER_BASIC_AUTH comes from the secrets env: Flower refuses no one without it.
                 command=(

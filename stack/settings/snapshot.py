@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from stack.topology.model import Topology
 
 FORMAT = 3
-PATH = "/opt/stack/topology.snapshot"
 
 
 @dataclass(frozen=True)

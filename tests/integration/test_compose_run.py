@@ -25,6 +25,7 @@ import yaml
 from typer.testing import CliRunner
 
 from stack.cli.main import app as cli
+from stack.container import paths
 from tests.helpers import labelled_resources, project_copy, unavailable
 
 pytestmark = pytest.mark.docker
@@ -287,5 +288,5 @@ def test_an_edit_rendered_again_is_built_and_run_by_compose_up(
     )
     assert up.returncode == 0, f"{_tail(up.stderr)}\n{_diagnostics(running)}"
     beat = docker_sdk.containers.get(f"{running.project}-beat-1")
-    assert "every: 3}" in beat.exec_run(["cat", "/etc/stack/topology.yaml"]).output.decode()
+    assert "every: 3}" in beat.exec_run(["cat", paths.TOPOLOGY]).output.decode()
     docker_sdk.images.remove(before)  # no container runs it any more

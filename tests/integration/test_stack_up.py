@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from stack.cli.main import app as cli
+from stack.container import paths
 from stack.errors import NotReadyError
 from stack.topology.load import load
 from tests.helpers import labelled_resources
@@ -407,6 +408,25 @@ class TestRedis:
         assert result.exit_code == 0, result.output.decode()
         assert result.output.decode().split() == ["snapshot", "False", "2"]
 
+    def test_the_image_is_laid_out_as_container_paths_says(
+        self, path: Path, docker_sdk: Any
+    ) -> None:
+        """The Dockerfile template took its paths and user from stack.container.paths."""
+        container = docker_sdk.containers.get(f"{load(path).topology.name}-red-1")
+        script = (
+            f"id -u; id -g; pwd; command -v python; echo $PYTHONPATH $STACK_STATE_DIR; "
+            f"stat -c %u:%g {paths.BEAT_DIR} {paths.STATE_DIR}; "
+            f"test -f {paths.TOPOLOGY} && test -f {paths.SNAPSHOT} "
+            f"&& test -f {paths.KIT_DIR}/stack/container/paths.py && echo files"
+        )
+        result = container.exec_run(["sh", "-c", script])
+        assert result.exit_code == 0, result.output.decode()
+        owner = f"{paths.UID}:{paths.GID}"
+        assert result.output.decode().splitlines() == [
+            str(paths.UID), str(paths.GID), paths.APP_DIR, f"{paths.VENV}/bin/python",
+            f"{paths.KIT_DIR} {paths.STATE_DIR}", owner, owner, "files",
+        ]  # fmt: skip
+
     def test_scale_refuses_two_beats_and_unknown_groups(self, path: Path) -> None:
         runner = CliRunner()
         beat = runner.invoke(cli, ["scale", "beat=2", "-f", str(path)])
@@ -448,7 +468,7 @@ class TestRedis:
         (path.parent / ".dockerignore").write_text("# local data\nscratch/\n", encoding="utf-8")
         up(path, timeout=90)  # the new .dockerignore is itself new code: a rebuild
         red = docker_sdk.containers.get(f"{name}-red-1")
-        listing = red.exec_run(["ls", "/app"]).output.decode().split()
+        listing = red.exec_run(["ls", paths.APP_DIR]).output.decode().split()
         assert "tasks.py" in listing
         assert "scratch" not in listing
         (scratch / "data.csv").write_text("3,4\n", encoding="utf-8")

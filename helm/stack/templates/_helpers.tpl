@@ -80,15 +80,15 @@ stack/group: {{ . }}
 {{- .Values.image.repository }}{{ with .Values.image.tag }}:{{ . }}{{ end }}
 {{- end }}
 
-{{/* Pod settings shared by the app's pods (workers, beat, Flower): uid 10001, no token. */}}
+{{/* Pod settings shared by the app's pods (workers, beat, Flower): the image's user, no token. */}}
 {{- define "stack.appPod" -}}
 automountServiceAccountToken: false
 enableServiceLinks: false
 securityContext:
   runAsNonRoot: true
-  runAsUser: 10001
-  runAsGroup: 10001
-  fsGroup: 10001
+  runAsUser: {{ .Values.container.uid }}
+  runAsGroup: {{ .Values.container.gid }}
+  fsGroup: {{ .Values.container.gid }}
   seccompProfile:
     type: RuntimeDefault
 {{- with .Values.imagePullSecrets }}
@@ -166,13 +166,13 @@ secretKeyRef:
 {{- end }}
 {{- end }}
 
-{{/* Volumes of the app's containers: the topology and a writable /tmp (health files). */}}
+{{/* Volumes of the app's containers: the topology and a writable tmpDir (health files). */}}
 {{- define "stack.appVolumeMounts" -}}
 - name: topology
-  mountPath: {{ dir .Values.topologyPath }}
+  mountPath: {{ dir .Values.container.topologyPath }}
   readOnly: true
 - name: tmp
-  mountPath: /tmp
+  mountPath: {{ .Values.container.tmpDir }}
 {{- end }}
 
 {{- define "stack.appVolumes" -}}
@@ -181,7 +181,7 @@ secretKeyRef:
     name: {{ include "stack.configName" . }}
     items:
       - key: topology.yaml
-        path: {{ base .Values.topologyPath }}
+        path: {{ base .Values.container.topologyPath }}
 - name: tmp
   emptyDir:
     sizeLimit: 64Mi

@@ -14,6 +14,7 @@ from typing import Any
 
 from stack.deploy.docker import labels
 from stack.deploy.docker.spec import ContainerSpec, for_engine
+from stack.deploy.roles import Role
 from stack.errors import RuntimeStackError
 
 Container = Any  # docker.models.containers.Container (the SDK ships no types)
@@ -114,7 +115,7 @@ class DockerClient:
     # -- containers -----------------------------------------------------------------------
 
     def containers(
-        self, project: str, service: str | None = None, role: str | None = None
+        self, project: str, service: str | None = None, role: Role | None = None
     ) -> list[Container]:
         """The project's containers (any state), sorted by service and replica."""
         with errors("list containers"):
@@ -225,7 +226,7 @@ class DockerClient:
             if self.sdk.networks.list(names=[project], filters={"label": labels.selector(project)}):
                 return False
             self.sdk.networks.create(
-                project, driver="bridge", labels=labels.of(project, "", labels.NETWORK_ROLE)
+                project, driver="bridge", labels=labels.of(project, "", Role.NETWORK)
             )
         return True
 
@@ -237,9 +238,7 @@ class DockerClient:
                 self.sdk.volumes.get(name)
                 return False
             except docker.errors.NotFound:
-                self.sdk.volumes.create(
-                    name, labels=labels.of(project, service, labels.VOLUME_ROLE)
-                )
+                self.sdk.volumes.create(name, labels=labels.of(project, service, Role.VOLUME))
                 return True
 
     def prune_images(self, project: str) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from stack.deploy.roles import Role
+
 PREFIX = "io.stack."
 PROJECT = "io.stack.project"
 SERVICE = "io.stack.service"
@@ -13,27 +15,21 @@ CODE_HASH = "io.stack.code-hash"
 # On the app image: the sha256 of the topology file it holds.
 TOPOLOGY_HASH = "io.stack.topology-sha256"
 
-# Roles of resources that are not services of the plan.
-NETWORK_ROLE = "network"
-NETNS_ROLE = "netns"  # the container whose network namespace workers and beat share
-VOLUME_ROLE = "volume"
-IMAGE_ROLE = "image"
-
 
 def of(
-    project: str, service: str, role: str, *, replica: int | None = None, config_hash: str = ""
+    project: str, service: str, role: Role, *, replica: int | None = None, config_hash: str = ""
 ) -> dict[str, str]:
     """Every label key, always present, so a filter on any of them finds every resource."""
     return {
         PROJECT: project,
         SERVICE: service,
-        ROLE: role,
+        ROLE: str(role),
         REPLICA: "" if replica is None else str(replica),
         CONFIG_HASH: config_hash,
     }
 
 
-def selector(project: str, service: str | None = None, role: str | None = None) -> list[str]:
+def selector(project: str, service: str | None = None, role: Role | None = None) -> list[str]:
     """A Docker `label` filter: key=value terms, all of which must match."""
     terms = [f"{PROJECT}={project}"]
     if service is not None:

@@ -22,15 +22,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from stack.deploy.docker import labels
 from stack.deploy.docker.client import Container
 from stack.deploy.docker.spec import container_name
+from stack.deploy.roles import JOINING_ROLES, Role
 from stack.deploy.services import ImageSet, Service
 from stack.topology.model import Topology
 
 SERVICE = "netns"
-ROLE = labels.NETNS_ROLE
-JOINING_ROLES = ("worker", "beat")
 
 
 def joins(service: Service) -> bool:
@@ -44,7 +42,7 @@ def holder_service(topology: Topology, imgs: ImageSet) -> Service:
     every worker with it."""
     return Service(
         name=SERVICE,
-        role=ROLE,
+        role=Role.NETNS,
         image=imgs.python,
         command=("sleep", "infinity"),
         secrets=False,

@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass, field
 
 from stack.deploy.docker import labels
+from stack.deploy.roles import Role
 from stack.deploy.secrets import Secrets, container_env
 from stack.deploy.services import Healthcheck, Service
 from stack.topology.model import Topology
@@ -29,7 +30,7 @@ class ContainerSpec:
 
     project: str
     service: str
-    role: str
+    role: Role
     replica: int
     image: str
     image_id: str  # what the container is created from; not hashed, revision is

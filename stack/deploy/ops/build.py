@@ -12,6 +12,7 @@ from stack.deploy.context import context_digest, context_files, tar_context
 from stack.deploy.docker import labels
 from stack.deploy.docker.client import DockerClient
 from stack.deploy.ops.project import Project
+from stack.deploy.roles import Role
 
 Status = Callable[[str], None]
 
@@ -61,7 +62,7 @@ def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> 
         return AppImage(str(existing.id), False, code)
     status(f"building {tag}")
     image_labels = {
-        **labels.of(project.name, "app", labels.IMAGE_ROLE, config_hash=digest),
+        **labels.of(project.name, "app", Role.IMAGE, config_hash=digest),
         labels.CODE_HASH: code,
         labels.TOPOLOGY_HASH: topology_hash(project),
     }

@@ -7,11 +7,8 @@ from pathlib import Path
 from stack.deploy.docker import client as docker_client
 from stack.deploy.docker import labels, netns
 from stack.deploy.docker.reconcile import stop_all
+from stack.deploy.roles import STOPPED_LAST, Role
 from stack.topology.load import load
-
-# Stopped after the apps: workers finish and ack their tasks through the broker, from the
-# holder's network namespace.
-INFRA_ROLES = ("broker", "backend", labels.NETNS_ROLE)
 
 
 def down(path: str | Path | None = None, volumes: bool = False) -> list[str]:
@@ -25,9 +22,9 @@ def down(path: str | Path | None = None, volumes: bool = False) -> list[str]:
     containers = docker.containers(project)
     # Workers first, while the broker and their network still run: they finish their tasks
     # and ack them.
-    apps = [c for c in containers if c.labels.get(labels.ROLE) not in INFRA_ROLES]
-    infra = [c for c in containers if c.labels.get(labels.ROLE) in INFRA_ROLES]
-    holder = next((c for c in infra if c.labels.get(labels.ROLE) == labels.NETNS_ROLE), None)
+    apps = [c for c in containers if c.labels.get(labels.ROLE) not in STOPPED_LAST]
+    infra = [c for c in containers if c.labels.get(labels.ROLE) in STOPPED_LAST]
+    holder = next((c for c in infra if c.labels.get(labels.ROLE) == Role.NETNS), None)
     stop_all(docker, apps, netns.stale(holder, apps))
     stop_all(docker, infra)
     removed += [f"container {c.name}" for c in apps + infra]

@@ -22,6 +22,7 @@ from stack.deploy.docker.client import Container, DockerClient
 from stack.deploy.ops.control import Control
 from stack.deploy.ops.endpoints import host_address
 from stack.deploy.ops.project import Project
+from stack.deploy.roles import Role
 from stack.deploy.services import AMQP_PORT, FLOWER_PORT, REDIS_PORT, Service
 from stack.errors import NotReadyError, StackError
 
@@ -138,12 +139,28 @@ class Readiness:
             return True
         return self.docker.exec_ok(container, ["sh", "-c", READY_PROBE])
 
+    def _probe_of(self, service: Service) -> tuple[Callable[[Container], bool], str]:
+        """The probe of a non-worker service, by its role (a server's by the type the
+        topology gives that role), and what its failure means."""
+        topology = self.project.topology
+        server = {
+            Role.BROKER: topology.broker.type, Role.BACKEND: topology.backend.type,
+        }.get(service.role)  # fmt: skip
+        if server == "redis":
+            return self._redis, f"{service.name} does not answer PING on its published port"
+        if server == "rabbitmq":
+            return self._rabbitmq, (
+                f"{service.name} does not accept an AMQP login on its published port"
+            )
+        if service.role == Role.MONITOR:
+            return self._flower, (
+                f"{service.name}'s /healthcheck does not answer on its published port"
+            )
+        return self._beat, "its ready file is missing (container not healthy)"
+
     def check(self, service: Service, container: Container) -> bool:
         """One probe of one replica of a non-worker service, as `wait` does it."""
-        check: Callable[[Container], bool] = {
-            "redis": self._redis, "rabbitmq": self._rabbitmq, "flower": self._flower,
-        }.get(service.name, self._beat)  # fmt: skip
-        return check(container)
+        return self._probe_of(service)[0](container)
 
     def _new_control(self) -> Control:
         from stack.deploy.ops.endpoints import host_urls
@@ -184,7 +201,7 @@ class Readiness:
         nodes = {
             node_name(item.service, c): (item, c.name)
             for item in items
-            if item.service.role == "worker"
+            if item.service.role == Role.WORKER
             for c in item.pending
         }
         if not nodes:
@@ -201,21 +218,17 @@ class Readiness:
             item, container = nodes[node]
             item.ready.add(container)
         for item in items:
-            if item.service.role == "worker" and item.pending:
+            if item.service.role == Role.WORKER and item.pending:
                 silent = sorted(node_name(item.service, c) for c in item.pending)
                 item.detail = f"no ping answer from {', '.join(silent)}"
 
     def _probe(self, item: Waiting) -> None:
-        role, name = item.service.role, item.service.name
+        check, failure = self._probe_of(item.service)
         for container in item.pending:
-            if self.check(item.service, container):
+            if check(container):
                 item.ready.add(container.name)
-        item.detail = {
-            "redis": "redis does not answer PING on its published port",
-            "rabbitmq": "rabbitmq does not accept an AMQP login on its published port",
-            "flower": "flower's /healthcheck does not answer on its published port",
-        }.get(name, "its ready file is missing (container not healthy)")
-        if role == "beat" and not item.pending:
+        item.detail = failure
+        if item.service.role == Role.BEAT and not item.pending:
             item.detail = "ready"
 
     # -- waiting --------------------------------------------------------------------------
@@ -274,11 +287,11 @@ class Readiness:
             while any(i.pending for i in items):
                 # A ping to a broker that is not up yet fails only after its connect
                 # timeout: ping once the broker answers its own probe.
-                if not any(i.pending for i in items if i.service.role == "broker"):
+                if not any(i.pending for i in items if i.service.role == Role.BROKER):
                     self._ping_workers(items)
                 for item in items:
                     now = time.monotonic()
-                    if item.pending and item.service.role != "worker" and now >= item.next_probe:
+                    if item.pending and item.service.role != Role.WORKER and now >= item.next_probe:
                         # Beat's probe is a `docker exec`: not at every turn of the loop.
                         item.next_probe = now + PROBE_EVERY
                         self._probe(item)

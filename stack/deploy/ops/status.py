@@ -13,6 +13,7 @@ from stack.deploy.ops.endpoints import host_urls, masked
 from stack.deploy.ops.project import Project, open_project
 from stack.deploy.ops.ready import Readiness, node_name
 from stack.deploy.ops.up import flower_url
+from stack.deploy.roles import Role
 from stack.errors import RuntimeStackError
 
 # kombu's Redis transport keeps priorities 3, 6 and 9 in keys "{queue}\x06\x16{priority}".
@@ -25,7 +26,7 @@ def _health(container: Container, ready: set[str]) -> str | None:
     before Docker 25 not sooner) but the kit's own check of the container passed. The
     network namespace holder has nothing to probe: running is ready."""
     health = docker_client.health_of(container)
-    if container.labels.get(labels.ROLE) == labels.NETNS_ROLE:
+    if container.labels.get(labels.ROLE) == Role.NETNS:
         return "ready" if container.status == "running" else None
     if health == "starting" and container.name in ready:
         return "ready"
@@ -60,7 +61,7 @@ def _services(
         rows.append(
             {
                 "name": name,
-                "role": service.role if service else mine[0].labels.get(labels.ROLE, ""),
+                "role": str(service.role) if service else mine[0].labels.get(labels.ROLE, ""),
                 "desired": service.replicas if service else 0,
                 "running": sum(1 for c in mine if c.status == "running"),
                 "healthy": sum(1 for b in boxes if b["health"] in ("healthy", "ready")),
@@ -106,7 +107,7 @@ def _worker_nodes(project: Project, containers: list[Container]) -> set[str]:
     nodes = set()
     for container in containers:
         service = project.service(container.labels.get(labels.SERVICE, ""))
-        if service is not None and service.role == "worker" and container.status == "running":
+        if service is not None and service.role == Role.WORKER and container.status == "running":
             nodes.add(node_name(service, container))
     return nodes
 
@@ -173,9 +174,9 @@ def _ready(
         service = project.service(container.labels.get(labels.SERVICE, ""))
         if service is None:
             continue
-        if service.role == "worker":
+        if service.role == Role.WORKER:
             ok = node_name(service, container) in nodes
-        elif service.role == "broker" and broker_answered:
+        elif service.role == Role.BROKER and broker_answered:
             ok = True
         else:
             ok = probe.check(service, container)

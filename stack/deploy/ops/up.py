@@ -21,10 +21,10 @@ from stack.deploy.ops.endpoints import host_address
 from stack.deploy.ops.project import Project, open_project
 from stack.deploy.ops.ready import Readiness, Waiting
 from stack.deploy.revision import app_revisions
+from stack.deploy.roles import INFRA_ROLES, Role
 from stack.deploy.services import Service
 from stack.errors import RuntimeStackError, StackError
 
-INFRA_ROLES = ("broker", "backend")
 DEFAULT_TIMEOUT = 120.0
 PARALLEL = 8
 
@@ -234,7 +234,7 @@ def up(
 def flower_url(docker: DockerClient, project: Project) -> str | None:
     from stack.deploy.services import FLOWER_PORT
 
-    for container in docker.containers(project.name, "flower"):
+    for container in docker.containers(project.name, role=Role.MONITOR):
         port = docker_client.published_port(docker.reload(container), FLOWER_PORT)
         if port is not None:
             return f"http://{host_address(project.topology)}:{port}"

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from stack.deploy import services as plan
+from stack.deploy.docker import labels
+from stack.deploy.roles import APP_ROLES, Role
 from stack.deploy.services import Healthcheck, ImageSet, Service
 from stack.topology.model import Topology
 
@@ -43,9 +45,6 @@ def _ports(service: Service, bind: str) -> list[dict[str, Any]]:
     return ports
 
 
-APP_ROLES = ("worker", "beat", "monitor")
-
-
 def service_dict(service: Service, topology: Topology, builds: bool = True) -> dict[str, Any]:
     """builds: this app service builds the shared app image; the others use it as built.
     (With a `build:` each, Compose builds the same image once per service.)"""
@@ -71,15 +70,15 @@ def service_dict(service: Service, topology: Topology, builds: bool = True) -> d
         out["healthcheck"] = _healthcheck(service.healthcheck)
     if service.depends_on:
         out["depends_on"] = {dep: {"condition": "service_healthy"} for dep in service.depends_on}
-    if service.role == "worker":
+    if service.role == Role.WORKER:
         out["deploy"] = {"replicas": service.replicas}
     out["stop_grace_period"] = _seconds(service.stop_grace_period)
     out["restart"] = "unless-stopped"
     out["networks"] = [NETWORK]
     out["labels"] = {
-        "io.stack.project": topology.name,
-        "io.stack.service": service.name,
-        "io.stack.role": service.role,
+        labels.PROJECT: topology.name,
+        labels.SERVICE: service.name,
+        labels.ROLE: str(service.role),  # YAML has no representer for the enum
     }
     return out
 

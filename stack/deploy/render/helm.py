@@ -26,6 +26,7 @@ from stack.deploy.render.helm_values import (
 )
 from stack.deploy.resources import data_path
 from stack.deploy.revision import app_revisions
+from stack.deploy.roles import Role
 from stack.errors import StackError
 from stack.topology import yamlio
 from stack.topology.model import Resources as TopologyResources
@@ -60,6 +61,9 @@ def values(topology: Topology, imgs: plan.ImageSet) -> dict[str, Any]:
     """The chart's values for topology (camelCase, as written to values.yaml)."""
     services = plan.services(topology, imgs)
     by_name = {service.name: service for service in services}
+    # Beat and Flower are one service each; workers are many and go by group below.
+    beat = next((s for s in services if s.role == Role.BEAT), None)
+    flower = next((s for s in services if s.role == Role.MONITOR), None)
     # The image is the pod spec's; what each app pod takes from the ConfigMap is this.
     checksums = app_revisions("", topology, services)
     text = topology_text(topology)
@@ -98,15 +102,15 @@ def values(topology: Topology, imgs: plan.ImageSet) -> dict[str, Any]:
             "backend": {"type": topology.backend.type},
             "workers": workers,
             "beat": {
-                "enabled": "beat" in by_name,
-                "args": _args(by_name.get("beat")),
-                "settings_checksum": checksums.get("beat", ""),
+                "enabled": beat is not None,
+                "args": _args(beat),
+                "settings_checksum": checksums[beat.name] if beat else "",
             },
             "flower": {
-                "enabled": "flower" in by_name,
+                "enabled": flower is not None,
                 "user": topology.monitor.user,
-                "args": _args(by_name.get("flower")),
-                "settings_checksum": checksums.get("flower", ""),
+                "args": _args(flower),
+                "settings_checksum": checksums[flower.name] if flower else "",
             },
         }
     )

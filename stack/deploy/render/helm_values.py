@@ -14,9 +14,9 @@ from pydantic.alias_generators import to_camel
 from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, SkipJsonSchema
 from pydantic_core import core_schema
 
-from stack.container import health
+from stack.container import health, paths
 from stack.deploy import services as plan
-from stack.deploy.services import BEAT_DIR, FLOWER_PORT, TOPOLOGY_PATH
+from stack.deploy.services import FLOWER_PORT
 from stack.topology.model import BrokerSpec, Topology
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -174,7 +174,6 @@ class Worker(Values):
 class Beat(Values):
     enabled: bool = False
     args: list[str] = Field(default_factory=list)
-    data_dir: NonEmpty = Field(BEAT_DIR, description="Where the schedule file lives.")
     persistence: Persistence = Persistence(size="64Mi")
     resources: Resources = Resources()
     settings_checksum: str = Field(
@@ -207,6 +206,27 @@ class Probes(Values):
     startup_seconds: int = Field(120, ge=1, description="Time allowed to become ready.")
 
 
+class ContainerLayout(Values):
+    """The app image's layout (stack.container.paths), for the pods that run it."""
+
+    uid: int = Field(ge=1, description="The app's non-root user (runAsUser).")
+    gid: int = Field(ge=1, description="Its group (runAsGroup, fsGroup: volumes are writable).")
+    topology_path: NonEmpty = Field(description="Where the topology is mounted ($STACK_TOPOLOGY).")
+    beat_dir: NonEmpty = Field(description="Where beat's schedule file lives.")
+    tmp_dir: NonEmpty = Field(description="Mounted writable; the health files are below it.")
+
+
+def container_layout() -> ContainerLayout:
+    """The layout the kit builds its image with."""
+    return ContainerLayout(
+        uid=paths.UID,
+        gid=paths.GID,
+        topology_path=paths.TOPOLOGY,
+        beat_dir=paths.BEAT_DIR,
+        tmp_dir=paths.TMP_DIR,
+    )
+
+
 class ChartValues(Values):
     """values.yaml of the stack chart."""
 
@@ -227,7 +247,6 @@ class ChartValues(Values):
         "rolls when its own settingsChecksum changes; else every app pod rolls on any change "
         "of topology (it was edited by hand).",
     )
-    topology_path: NonEmpty = TOPOLOGY_PATH
     image: ImageRef = ImageRef()
     image_pull_secrets: list[LocalObjectRef] = Field(default_factory=list)
     env: dict[EnvName, str] = Field(default_factory=dict, description="Env of every app pod.")
@@ -239,6 +258,10 @@ class ChartValues(Values):
     beat: Beat = Beat()
     flower: Flower = Flower()
     probes: Probes = Probes()
+    container: ContainerLayout = Field(
+        default_factory=container_layout,
+        description="The app image's layout: change it only with an image built to match.",
+    )
     pod_annotations: dict[str, str] = Field(default_factory=dict)
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[dict[str, Any]] = Field(default_factory=list)

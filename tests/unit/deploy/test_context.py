@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from stack.container import paths
 from stack.deploy import context
 from stack.deploy.ops.build import code_hash
 from stack.deploy.ops.project import from_loaded
 from stack.topology.load import load
-from tests.helpers import COLORS, ROOT
+from tests.helpers import COLORS, ROOT, mentions_path
 
 PACKAGE = ROOT / "stack"
 
@@ -39,10 +40,10 @@ def imported(path: Path) -> set[str]:
 
 def in_image(module: str) -> bool:
     parts = module.split(".")[1:]
-    if not parts or (
-        not (PACKAGE / parts[0]).exists() and not (PACKAGE / f"{parts[0]}.py").exists()
-    ):
-        return True  # the package itself, or a name it defines (stack.__version__)
+    if not parts:
+        return True  # the package itself
+    if not (PACKAGE / parts[0]).exists() and not (PACKAGE / f"{parts[0]}.py").exists():
+        return True  # a name the package defines (stack.__version__)
     return parts[0] in context.IMAGE_PARTS or f"{parts[0]}.py" in context.IMAGE_PARTS
 
 
@@ -94,3 +95,41 @@ def test_only_an_edit_of_image_code_changes_the_code_hash(tmp_path: Path) -> Non
     boot = package / "container" / "boot.py"
     boot.write_text(boot.read_text(encoding="utf-8") + "\n# edited\n", encoding="utf-8")
     assert digest() != first
+
+
+LAYOUT_TEST = {
+    "APP_DIR": "/t/app", "TOPOLOGY": "/t/etc/topo.yaml", "KIT_DIR": "/t/kit",
+    "SNAPSHOT": "/t/kit/snap", "VENV": "/t/venv", "DATA_DIR": "/t/data",
+    "BEAT_DIR": "/t/data/beat", "STATE_DIR": "/t/state", "USER": "tester",
+    "UID": 4242, "GID": 4343,
+}  # fmt: skip
+
+
+def test_the_dockerfile_follows_the_container_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each path of stack.container.paths lands where the image needs it; none of the
+    real ones is left in the text when they all change."""
+    project = from_loaded(load(COLORS / "topology.yaml"))
+    real = {name: getattr(paths, name) for name in LAYOUT_TEST}
+    for name, value in LAYOUT_TEST.items():
+        monkeypatch.setattr(paths, name, value)
+    text = context.dockerfile(project.loaded, project.images, offline=True, app_requirements=True)
+    lines = text.splitlines()
+    expected = [
+        "    PATH=/t/venv/bin:$PATH PYTHONPATH=/t/kit \\",
+        "    STACK_STATE_DIR=/t/state",
+        "RUN python3 -m venv /t/venv",
+        "COPY stack/ /t/kit/stack/",
+        "COPY topology.yaml /t/etc/topo.yaml",
+        "COPY app/ /t/app/",
+        "RUN python -m stack.settings.snapshot /t/etc/topo.yaml /t/kit/snap \\",
+        "    && python -m compileall -q /t/kit \\",
+        "    && mkdir -p /t/data/beat /t/state && chown -R 4242:4343 /t/data /t/state \\",
+        '    && echo "tester:x:4242:4343:tester:/t/app:/usr/sbin/nologin" >> /etc/passwd \\',
+        '    && echo "tester:x:4343:" >> /etc/group',
+        "WORKDIR /t/app",
+        "USER 4242:4343",
+    ]
+    assert [line for line in expected if line not in lines] == []
+    left = [v for v in real.values() if str(v).startswith("/") and mentions_path(text, str(v))]
+    assert left == []
+    assert "10001" not in text

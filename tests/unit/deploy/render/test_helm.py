@@ -17,6 +17,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from stack.container import paths
 from stack.deploy import helm_engine
 from stack.deploy import services as plan
 from stack.deploy.render import helm
@@ -185,7 +186,7 @@ def test_beat_is_a_single_recreated_replica_with_its_schedule_on_a_volume(key: s
     volumes = {v["name"]: v for v in beat["spec"]["template"]["spec"]["volumes"]}
     assert "persistentVolumeClaim" in volumes["schedule"]
     mounts = {m["name"]: m["mountPath"] for m in container(beat)["volumeMounts"]}
-    assert mounts["schedule"] == plan.BEAT_DIR
+    assert mounts["schedule"] == paths.BEAT_DIR
 
 
 @pytest.mark.parametrize("key", ["colors", "colors-rabbitmq"])
@@ -272,10 +273,42 @@ def test_pods_run_unprivileged(key: str) -> None:
         assert ctx["allowPrivilegeEscalation"] is False
         assert ctx["capabilities"] == {"drop": ["ALL"]}
         if doc["kind"] == "Deployment":  # the app image
-            assert pod["securityContext"]["runAsUser"] == 10001
+            assert pod["securityContext"]["runAsUser"] == paths.UID
             assert ctx["readOnlyRootFilesystem"] is True
             probes = container(doc)["readinessProbe"]
             assert "celery" not in json.dumps(probes)  # cheap probes, no `inspect ping`
+
+
+def test_app_pods_follow_the_container_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chart takes the image's layout from the values render/helm_values.py writes from
+    stack.container.paths: change the module and the pods follow."""
+    layout = {"UID": 4242, "GID": 4343, "TOPOLOGY": "/t/etc/topo.yaml",
+              "BEAT_DIR": "/t/beat", "TMP_DIR": "/t/tmp"}  # fmt: skip
+    for name, value in layout.items():
+        monkeypatch.setattr(paths, name, value)
+    topo = topology("colors")
+    values = helm.values(topo, plan.images(topo, env={}))
+    assert values["container"] == {
+        "uid": 4242, "gid": 4343, "topologyPath": "/t/etc/topo.yaml", "beatDir": "/t/beat",
+        "tmpDir": "/t/tmp",
+    }  # fmt: skip
+    docs = [d for t in helm_engine.render(CHART, values, topo.name, "celery").values()
+            for d in yaml.safe_load_all(t) if d]  # fmt: skip
+    apps = {d["metadata"]["name"].rpartition("-")[2]: d for d in docs if d["kind"] == "Deployment"}
+    assert set(apps) == {*topo.workers, "beat", "flower"}
+    for doc in apps.values():
+        pod = doc["spec"]["template"]["spec"]
+        assert {k: pod["securityContext"][k] for k in ("runAsUser", "runAsGroup", "fsGroup")} == {
+            "runAsUser": 4242, "runAsGroup": 4343, "fsGroup": 4343,
+        }  # fmt: skip
+        mounts = {m["name"]: m["mountPath"] for m in container(doc)["volumeMounts"]}
+        assert (mounts["topology"], mounts["tmp"]) == ("/t/etc", "/t/tmp")
+        (config,) = [v for v in pod["volumes"] if v["name"] == "topology"]
+        assert config["configMap"]["items"] == [{"key": "topology.yaml", "path": "topo.yaml"}]
+    assert {m["name"]: m["mountPath"] for m in container(apps["beat"])["volumeMounts"]}[
+        "schedule"
+    ] == "/t/beat"
+    assert "/t/beat/schedule" in container(apps["beat"])["command"]
 
 
 @pytest.mark.parametrize("key", sorted(TOPOLOGIES))
