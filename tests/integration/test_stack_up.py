@@ -216,6 +216,30 @@ class TestRedis:
         assert not result.image_built
         assert {c.action for c in result.changes} == {"unchanged"}
 
+    def test_an_edit_of_host_only_kit_code_leaves_every_container(
+        self, path: Path, docker_sdk: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The image carries only the code that runs inside it: an edit of the CLI or of the
+        deploy side is no new image and recreates nothing."""
+        import shutil
+
+        from stack.deploy import context
+        from stack.deploy.ops.up import up
+
+        name = load(path).topology.name
+        before = {c.name: c.id for c in docker_sdk.containers.list(filters={"name": name})}
+        kit = tmp_path / "stack"
+        shutil.copytree(context.PACKAGE_DIR, kit, ignore=shutil.ignore_patterns("__pycache__"))
+        for host_only in ("cli/main.py", "deploy/ops/up.py", "deploy/render/compose.py"):
+            edited = kit / host_only
+            edited.write_text(edited.read_text(encoding="utf-8") + "\n# edited\n", "utf-8")
+        monkeypatch.setattr(context, "PACKAGE_DIR", kit)
+        result = up(path, timeout=60)
+        assert not result.image_built
+        assert {c.action for c in result.changes} == {"unchanged"}
+        after = {c.name: c.id for c in docker_sdk.containers.list(filters={"name": name})}
+        assert after == before
+
     def test_workers_and_beat_share_one_namespace_and_a_holder_restart_recreates_them(
         self, path: Path, docker_sdk: Any
     ) -> None:
