@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 from stack.settings.celeryconf import helper_queue, routing_settings
@@ -81,8 +82,11 @@ class Resolver:
                 kwargs["n"] = 1
         else:  # chord_unlock(group_id, callback, ...), as Celery's backends send it
             args = ("group-id", sig)
-        task_type = self._app.tasks[helper]  # send_task passes the registered task
-        options = self._router.route({}, helper, args, kwargs, task_type)
+        # send_task passes the registered task, of which the helper router reads the app
+        # only; the registry itself would finalize this app with every shared task of the
+        # process (the user's too, after --app).
+        sent = SimpleNamespace(name=helper, app=self._app)
+        options = self._router.route({}, helper, args, kwargs, sent)
         queue = str(options["queue"].name)
         rule = self._rule(inner, self.queue_of(inner))
         return Route(helper, queue, self._consumers.get(queue, ()), rule, follows=inner)

@@ -133,7 +133,8 @@ def _helper_warnings(topology: Topology, rules: Rules, consumed: set[str]) -> li
 
     celery.map, .starmap and .chunks take the route of the task they wrap, whose warnings
     cover them. The others go by their own name when they wrap no task (celery.chord_unlock:
-    a chord whose body is a chain or a group).
+    a chord whose body is a chain or a group): to the default queue, or helper_map's queue
+    when no group consumes it, which the warning points at.
     """
     found: list[Finding] = []
     for pattern in topology.routes:
@@ -150,13 +151,12 @@ def _helper_warnings(topology: Topology, rules: Rules, consumed: set[str]) -> li
         if helper in MAPPERS:
             continue
         queue, rule = helper_destination(topology, rules, helper)
-        if queue in consumed:
-            continue
-        path: KeyPath = ("routes", rule) if rule is not None else ("default_queue",)
+        if queue in consumed or rule is not None:
+            continue  # a rule's unconsumed queue is reported on the rule (or the queue)
         found.append(
             (
                 "warning",
-                path,
+                ("default_queue",),
                 f"Celery's {helper} (sent by {sender}) lands on {queue!r}, which no worker "
                 "consumes",
             )
