@@ -56,14 +56,15 @@ def wrong_parts(results: list[Any], follows: str | None) -> tuple[str, int]:
     """'task: groups' for every part, and how many parts ran where they should not."""
     by_task: dict[str, Counter[str]] = {}
     wrong = 0
-    for result in results:
-        part = [p for r in ([result] if not isinstance(result, list) else result) for p in parts(r)]
-        for item in part:
-            name, group = str(item.name), str(item.worker).partition("@")[0]
-            colour = COLOUR.get(follows or "", "") if name.startswith("celery.") else ""
-            colour = colour or COLOUR.get(name, "?")
-            wrong += group not in ALLOWED.get(colour, set())
-            by_task.setdefault(name.removeprefix("tasks."), Counter())[group] += 1
+    for item in (part for result in results for part in parts(result)):
+        # A task sends its callbacks and the next step of its chain before it stores its
+        # own result: wait for it before reading which worker ran it.
+        item.get(timeout=TIMEOUT, propagate=False)
+        name, group = str(item.name), str(item.worker).partition("@")[0]
+        helper = name.startswith("celery.") and follows is not None
+        colour = COLOUR.get(follows if helper and follows else name, "?")
+        wrong += group not in ALLOWED.get(colour, set())
+        by_task.setdefault(name.removeprefix("tasks."), Counter())[group] += 1
     text = "; ".join(f"{t}: {', '.join(sorted(g))}" for t, g in sorted(by_task.items()))
     return text, wrong
 
