@@ -81,12 +81,9 @@ def routes(
 
         app_obj = load_app(loaded.topology.app, loaded.base_dir / loaded.topology.image.context)
         names += sorted(n for n in app_obj.tasks if not n.startswith("celery."))
-    # Only helpers named: no rows of the topology's own tasks.
-    table = (
-        resolve(loaded.topology, list(dict.fromkeys(names)) or None)
-        if names or not (helper_names)
-        else []
-    )
+    table = resolve(loaded.topology, list(dict.fromkeys(names)) or None)
+    if helper_names and not names:
+        table = []  # only helpers named: no rows of the topology's own tasks
     if as_json:
         rows = [{"task": r.task, "queue": r.queue, "workers": list(r.workers)} for r in table]
         rows += [helper_row(r) for r in helpers]
