@@ -15,7 +15,9 @@ option, else its name routed by the same router. Helpers that wrap no task
 (`celery.accumulate`, `celery.backend_cleanup`) fall through to the topology's routes,
 then to the kit's last map (celeryconf.helper_map).
 
-Runs in the image: no topology, no pydantic, nothing Celery imports at this module's load.
+`reachable` says which helpers a topology's processes may send (`stack routes`, validate).
+
+Runs in the image: it imports neither the topology model (pydantic) nor Celery.
 """
 
 from __future__ import annotations
