@@ -5,6 +5,7 @@ Containers apply it from the image's settings snapshot instead (container/boot.p
 
 from __future__ import annotations
 
+import atexit
 import os
 from pathlib import Path
 from typing import Any
@@ -58,4 +59,23 @@ def connect_loaded(
         broker_url, found_backend = host_urls(loaded)
         backend_url = backend_url or found_backend
     app = load_app(topology.app, (loaded.base_dir / topology.image.context).resolve())
+    atexit.register(release_results, app)
     return configure(app, topology, broker_url, backend_url)
+
+
+def release_results(app: Any) -> None:
+    """Drop the app's result subscriptions at exit, while Python can still reach Redis.
+
+    Celery's Redis backend subscribes to the result of each task sent and unsubscribes when
+    its AsyncResult is collected. A canvas leaves results alive (parents, a group's members,
+    ones Celery still tracks): collected in the interpreter's teardown, each unsubscribe
+    failed with a traceback ("sys.meta_path is None"). The subscriptions end with the
+    connection, which stop() closes.
+    """
+    backend = getattr(app._local, "backend", None)  # app.backend would make one
+    consumer = getattr(backend, "result_consumer", None)
+    subscribed = getattr(consumer, "subscribed_to", None)
+    if consumer is None or not isinstance(subscribed, set):
+        return  # another backend: nothing subscribed
+    subscribed.clear()  # later unsubscribes find nothing to send
+    consumer.stop()

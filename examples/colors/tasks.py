@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from celery import Celery, current_task
 
@@ -50,3 +51,33 @@ def tsum(numbers: list[int]) -> int:
 @app.task
 def periodic_task() -> str:
     return f"tick from {_node()}"
+
+
+# Canvas: each task's queue follows its name (see topology.yaml's routes).
+
+
+@app.task
+def green_fail(message: str = "failed on purpose") -> None:
+    raise ValueError(message)
+
+
+@app.task
+def blue_on_error(task_id: str) -> str:
+    """A link_error callback of one argument: Celery sends it the failed task's id."""
+    return task_id
+
+
+@app.task(bind=True, max_retries=3)
+def green_flaky(self: Any, failures: int) -> int:
+    """Fails `failures` times, each retried a second later; returns its retries."""
+    if self.request.retries < failures:
+        raise self.retry(countdown=1)
+    return int(self.request.retries)
+
+
+@app.task(bind=True)
+def blue_fanout(self: Any, n: int) -> Any:
+    """Replaced by a group of adds; Celery's celery.accumulate gathers their results."""
+    from celery import group
+
+    return self.replace(group(add.s(i, i) for i in range(n)))

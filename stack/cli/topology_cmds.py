@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from stack.cli import output
 from stack.errors import StackError
+
+if TYPE_CHECKING:
+    from stack.settings.routes import Route
 
 app = typer.Typer()
 
@@ -48,9 +51,21 @@ def routes(
     from_app: Annotated[
         bool, typer.Option("--app", help="Import the app and resolve every registered task.")
     ] = False,
+    *,
+    for_task: Annotated[
+        str | None,
+        typer.Option(
+            "--for",
+            metavar="TASK",
+            help="Celery's helpers (celery.map, .starmap, .chunks, .chord_unlock) wrapping TASK.",
+        ),
+    ] = None,
 ) -> None:
-    """Which queue each task goes to, and which worker groups consume it (Celery's router)."""
-    from stack.settings.routes import resolve
+    """Which queue each task goes to, and which worker groups consume it (Celery's router).
+
+    Celery's helper tasks (celery.*) follow the task they wrap; --for TASK says where.
+    """
+    from stack.settings.routes import helper_routes, resolve
     from stack.topology.load import load
 
     # A lone argument that is not a file is a task name: `stack routes tasks.add`.
@@ -58,6 +73,8 @@ def routes(
         tasks = [str(file), *(tasks or [])]
         file = None
     loaded = load(file)
+    tasks, helper_names = split_helpers(tasks, for_task, from_app)
+    helpers = helper_routes(loaded.topology, helper_names, for_task) if helper_names != [] else []
     names = list(tasks or [])
     if from_app:
         from stack.container.userapp import load_app
@@ -65,8 +82,11 @@ def routes(
         app_obj = load_app(loaded.topology.app, loaded.base_dir / loaded.topology.image.context)
         names += sorted(n for n in app_obj.tasks if not n.startswith("celery."))
     table = resolve(loaded.topology, list(dict.fromkeys(names)) or None)
+    if helper_names and not names:
+        table = []  # only helpers named: no rows of the topology's own tasks
     if as_json:
         rows = [{"task": r.task, "queue": r.queue, "workers": list(r.workers)} for r in table]
+        rows += [helper_row(r) for r in helpers]
         output.out().print_json(json.dumps(rows))
     else:
         from rich.table import Table
@@ -75,11 +95,48 @@ def routes(
         for r in table:
             workers = ", ".join(r.workers) or "[red]none[/]"
             view.add_row(r.task, r.queue, workers, r.rule or "[dim](default queue)[/]")
+        for r in helpers:
+            view.add_row(*helper_cells(r))
         output.out().print(view)
+    table += [r for r in helpers if r.queue is not None]
     orphans = [r for r in table if not r.workers]
     if orphans:
         names_text = ", ".join(f"{r.task} -> {r.queue}" for r in orphans)
         raise StackError(f"no worker group consumes the queue of: {names_text}")
+
+
+def split_helpers(
+    tasks: list[str] | None, for_task: str | None, from_app: bool
+) -> tuple[list[str], list[str] | None]:
+    """Task names -> (the user's tasks, the helpers to show: None for every reachable one).
+
+    Helpers named (celery.*) are shown; else with --for, those that wrap a task (and T
+    itself when no task is named); else every reachable helper when no task is named
+    (nor --app).
+    """
+    names = list(tasks or [])
+    helpers = [t for t in names if t.startswith("celery.")]
+    others = [t for t in names if not t.startswith("celery.")]
+    if helpers:
+        return others, helpers
+    if for_task:
+        return others or [for_task], None
+    return others, (None if not others and not from_app else [])
+
+
+def helper_row(route: Route) -> dict[str, Any]:
+    return {"task": route.task, "queue": route.queue, "workers": list(route.workers),
+            "follows": route.follows}  # fmt: skip
+
+
+def helper_cells(route: Route) -> tuple[str, str, str, str]:
+    """A helper's table row: its route, or (for any task it wraps) what it follows."""
+    if route.queue is None:
+        same = "[dim]as its task[/]"
+        return route.task, same, same, f"follows {route.follows}"
+    workers = ", ".join(route.workers) or "[red]none[/]"
+    rule = f"follows {route.follows}" if route.follows else route.rule or "(default queue)"
+    return route.task, route.queue, workers, rule
 
 
 @app.command()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from stack.settings.helpers import PREFIX, ROUTER
 from stack.settings.rules import Rules, is_exact, route_key
 from stack.topology.durations import cron_fields
 
@@ -87,6 +88,35 @@ def beat_schedule(topology: Topology) -> dict[str, dict[str, Any]]:
     return schedule
 
 
+def helper_queue(topology: Topology) -> str | None:
+    """Where Celery's helpers that wrap no task go (celery.accumulate, .backend_cleanup):
+    None while a group consumes the default queue, else the first queue a group consumes.
+
+    A queue whose consumers store results comes first: celery.accumulate's result is the
+    result of the task that Task.replace replaced. Replicas do not count (`stack scale`
+    and autoscaling change them), so that `replicas: 0` restarts no process.
+    """
+    consumers = topology.consumer_groups()
+    ignored = ignored_queues(topology)
+    consumed = [q for q in topology.all_queues if consumers.get(q)]
+    candidates = [q for q in consumed if q not in ignored] or consumed
+    if not candidates or topology.default_queue in candidates:
+        return None
+    return candidates[0]
+
+
+def helper_map(topology: Topology) -> dict[str, dict[str, Any]]:
+    """The last route map: helpers that no earlier rule routed go to helper_queue."""
+    queue = helper_queue(topology)
+    return {} if queue is None else {f"{PREFIX}*": {"queue": queue}}
+
+
+def all_routes(topology: Topology) -> tuple[Any, ...]:
+    """task_routes: the helpers' router (helpers.py), the topology's maps, then helper_map."""
+    fallback = helper_map(topology)
+    return (ROUTER, *task_routes(topology), *((fallback,) if fallback else ()))
+
+
 def routing_settings(topology: Topology) -> dict[str, Any]:
     """What decides where a task goes; enough for `stack routes` (no broker needed)."""
     return {
@@ -94,7 +124,7 @@ def routing_settings(topology: Topology) -> dict[str, Any]:
         "task_default_exchange": topology.default_queue,
         "task_default_routing_key": topology.default_queue,
         "task_queues": task_queues(topology),
-        "task_routes": task_routes(topology),
+        "task_routes": all_routes(topology),
     }
 
 

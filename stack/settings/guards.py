@@ -30,7 +30,12 @@ def destination(app: Any, name: str, args: Any, kwargs: Any, *, options: dict[st
     """The queue Celery's router picks for this send (an explicit queue= wins, as in Celery)."""
     queue = options.get("queue")
     if not isinstance(queue, str):
-        queue = app.amqp.router.route(dict(options), name, args, kwargs).get("queue")
+        # The name and task Celery's send_task routes by: a map's route_name is the task it
+        # maps, and the kit's helper router reads the app from the registered task.
+        task_type = options.get("task_type") or app._tasks.get(name)
+        route_name = options.get("route_name") or name
+        queue = app.amqp.router.route(dict(options), route_name, args, kwargs, task_type)
+        queue = queue.get("queue")
     return str(getattr(queue, "name", queue))
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import difflib
 import re
 
+from stack.settings.celeryconf import helper_queue
+from stack.settings.helpers import FOLLOWING, MAPPERS, reachable
 from stack.settings.rules import REGEX_PREFIX, Rules, is_exact
 from stack.topology.model import RESERVED_SERVICES, Topology
 from stack.topology.yamlio import KeyPath
@@ -110,8 +112,65 @@ def _warnings(topology: Topology) -> list[Finding]:
                 f"no worker consumes the default queue {topology.default_queue!r}",
             )
         )
+    found += _helper_warnings(topology, rules, consumed)
     found += _beat_warnings(topology)
     found += _timeout_warnings(topology)
+    return found
+
+
+def helper_destination(topology: Topology, rules: Rules, helper: str) -> tuple[str, str | None]:
+    """(queue, rule) of a Celery helper that wraps no task, as the kit's task_routes send it:
+    the first matching rule, else helper_map's queue, else the default queue. Without
+    Celery, as for the beat tasks above (a unit test holds it equal to Celery's router)."""
+    rule = rules.first(helper)
+    if rule is not None:
+        return topology.routes[rule].queue, rule
+    return helper_queue(topology) or topology.default_queue, None
+
+
+def _helper_warnings(topology: Topology, rules: Rules, consumed: set[str]) -> list[Finding]:
+    """Celery's own helper tasks: a rule they never use, or a queue nobody consumes.
+
+    celery.map, .starmap and .chunks take the route of the task they wrap, whose warnings
+    cover them. The others go by their own name when they wrap no task (celery.chord_unlock:
+    a chord whose body is a chain or a group): to the default queue, or helper_map's queue
+    when no group consumes it, which the warning points at.
+    """
+    found: list[Finding] = []
+    for pattern in topology.routes:
+        if pattern in FOLLOWING:
+            found.append(
+                (
+                    "warning",
+                    ("routes", pattern),
+                    f"never used: {pattern} goes where the task it wraps goes "
+                    "(stack routes --for TASK)",
+                )
+            )
+    for helper, sender in reachable(topology).items():
+        if helper in MAPPERS:
+            continue
+        queue, rule = helper_destination(topology, rules, helper)
+        if queue in consumed or rule is not None:
+            continue  # a rule's unconsumed queue is reported on the rule (or the queue)
+        found.append(
+            (
+                "warning",
+                ("default_queue",),
+                f"Celery's {helper} (sent by {sender}) lands on {queue!r}, which no worker "
+                "consumes",
+            )
+        )
+    if "task_routes" in topology.celery:
+        found.append(
+            (
+                "warning",
+                ("celery", "task_routes"),
+                "replaces the topology's routes and the kit's router of Celery's helper "
+                "tasks (celery.starmap, ...), which then go to the default queue; "
+                "stack routes does not see it",
+            )
+        )
     return found
 
 

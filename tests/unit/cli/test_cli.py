@@ -101,7 +101,7 @@ def test_routes_with_app_resolves_registered_tasks() -> None:
     tasks = {row["task"]: row["queue"] for row in json.loads(result.stdout)}
     assert tasks["tasks.blue_task"] == "blue_queue"
     assert tasks["tasks.green_task"] == "green_queue"
-    assert len(tasks) == 7
+    assert len(tasks) == 11  # every @app.task of examples/colors/tasks.py
 
 
 def test_routes_table_lists_the_consuming_workers() -> None:
@@ -168,3 +168,39 @@ def test_fast_exit_keeps_what_a_normal_exit_does(
     )  # fmt: skip
     assert (result.returncode, result.stdout, result.stderr) == (status, stdout, stderr)
     assert log.read_text() == "logged\n"
+
+
+def test_routes_for_a_task_lists_the_helpers_that_follow_it() -> None:
+    result = runner.invoke(app, ["routes", COLORS_FILE, "--for", "tasks.add", "--json"])
+    assert result.exit_code == 0, result.output
+    green = ["green", "colorful"]
+    assert json.loads(result.stdout) == [
+        {"task": "tasks.add", "queue": "green_queue", "workers": green},
+        *({"task": h, "queue": "green_queue", "workers": green, "follows": "tasks.add"}
+          for h in ("celery.map", "celery.starmap", "celery.chunks")),
+    ]  # fmt: skip
+
+
+def test_routes_of_a_helper_for_a_task() -> None:
+    args = ["routes", COLORS_FILE, "celery.starmap", "--for", "tasks.tsum"]
+    table = runner.invoke(app, args)
+    assert table.exit_code == 0, table.output
+    assert "follows tasks.tsum" in table.stdout
+    rows = json.loads(runner.invoke(app, [*args, "--json"]).stdout)
+    assert rows == [{"task": "celery.starmap", "queue": "red_queue",
+                     "workers": ["red", "colorful"], "follows": "tasks.tsum"}]  # fmt: skip
+
+
+def test_routes_lists_the_reachable_helpers_by_default() -> None:
+    result = runner.invoke(app, ["routes", COLORS_FILE, "--json"])
+    assert result.exit_code == 0, result.output
+    helpers = {r["task"]: r for r in json.loads(result.stdout) if r["task"].startswith("celery.")}
+    assert list(helpers) == ["celery.map", "celery.starmap", "celery.chunks", "celery.accumulate"]
+    assert helpers["celery.map"]["queue"] is None
+    assert helpers["celery.accumulate"]["queue"] == "red_queue"
+
+
+def test_routes_exit_1_when_a_helper_follows_a_task_to_an_unconsumed_queue() -> None:
+    result = runner.invoke(app, ["routes", COLORS_FILE, "celery.chunks", "--for", "tasks.x"])
+    assert result.exit_code == 1
+    assert "celery.chunks -> celery" in result.stderr

@@ -25,7 +25,7 @@ def boot(tmp_path: Path, snapshot_path: Path, group: str) -> list[str]:
     code = (
         "import sys, stack.container.boot as b; c = b.app.conf; "
         "print(b.SOURCE, 'pydantic' in sys.modules, c.worker_prefetch_multiplier, "
-        "c.task_routes[0]['tasks.red_task']['queue'], sorted(c.beat_schedule), c.broker_url)"
+        "c.task_routes[1]['tasks.red_task']['queue'], sorted(c.beat_schedule), c.broker_url)"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,

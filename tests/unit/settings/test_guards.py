@@ -56,3 +56,37 @@ def test_delay_seconds_from_countdown_or_eta() -> None:
     later = now + timedelta(seconds=90)
     assert delay_seconds(None, later.isoformat(), now) == 90.0
     assert delay_seconds(None, later, now) == 90.0
+
+
+QUIET = """\
+name: quiet
+app: tasks:app
+queues: [quiet, loud]
+routes:
+  tasks.quiet: quiet
+  tasks.loud: loud
+workers:
+  q: {queues: [quiet], ignore_result: true}
+  l: {queues: [loud, celery]}
+"""
+
+
+def test_a_helper_is_sent_ignore_result_where_the_task_it_wraps_would_be() -> None:
+    """The guard finds a helper's queue as send_task does: by the task it wraps."""
+    from celery import chunks
+    from celery.signals import before_task_publish
+
+    app = configure(Celery("t", set_as_current=False), load_string(QUIET).topology,
+                    "memory://", "cache+memory://")  # fmt: skip
+    sent: list[tuple[str, str, bool]] = []
+
+    def record(sender: str, routing_key: str, headers: dict[str, object], **_: object) -> None:
+        sent.append((sender, routing_key, bool(headers.get("ignore_result"))))
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        for name in ("tasks.quiet", "tasks.loud"):
+            chunks(app.signature(name), [(1,)], 1, app=app).apply_async()
+    finally:
+        before_task_publish.disconnect(record)
+    assert sent == [("celery.starmap", "quiet", True), ("celery.starmap", "loud", False)]

@@ -307,3 +307,39 @@ def test_runtime_commands_load_without_what_needs_celery_but_not_without_errors(
     code += "print(sorted(m for m in sys.modules if m.split('.')[0] == 'celery'))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_route_for_a_helper_that_follows_its_task_warns() -> None:
+    text = BASE.replace("tasks.quick: fast", "tasks.quick: fast\n  celery.starmap: slow")
+    assert warnings(text) == [
+        (6, "routes.celery.starmap", "never used: celery.starmap goes where the task it "
+         "wraps goes (stack routes --for TASK)"),
+    ]  # fmt: skip
+
+
+def test_helpers_that_wrap_no_task_on_an_unconsumed_queue_warn_at_the_default_queue() -> None:
+    text = BASE.replace("[fast, slow]}", "[fast, slow], replicas: 0}")
+    text = "default_queue: celery\nbackend: db+sqlite:///r.db\n" + text
+    text += "beat:\n  tick: {task: tasks.quick, every: 5}\n"
+    helper = [w for w in warnings(text) if w[1] == "default_queue"]
+    assert helper == [
+        (1, "default_queue", f"Celery's {name} (sent by {sender}) lands on 'fast', which no "
+         "worker consumes")
+        for name, sender in [
+            ("celery.chord_unlock", "a chord, on a backend without chords of its own"),
+            ("celery.accumulate", "Task.replace() with a group"),
+            ("celery.backend_cleanup", "beat, daily, as the backend does not expire results"),
+        ]
+    ]  # fmt: skip
+
+
+def test_helpers_on_a_consumed_fallback_queue_do_not_warn() -> None:
+    text = "backend: db+sqlite:///r.db\n" + BASE
+    assert warnings(text) == []  # the default queue has no consumer: they take `fast`
+
+
+def test_task_routes_under_celery_warns_that_it_replaces_the_kits_routes() -> None:
+    text = BASE + "celery:\n  task_routes: {tasks.quick: slow}\n"
+    [(line, path, message)] = warnings(text)
+    assert (line, path) == (9, "celery.task_routes")
+    assert message.startswith("replaces the topology's routes and the kit's router")
