@@ -1,0 +1,186 @@
+"""Watching and steering a running colour stack, on both brokers: Flower's REST API with its
+basic auth (queue lengths, workers, results, revoke, pool grow/shrink, /metrics).
+
+One stack per broker (a class each), taken down when its class ends.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from stack.deploy.ops.endpoints import host_urls
+from stack.topology.load import load
+from tests.integration.test_stack_up import connect, invoke
+
+pytestmark = pytest.mark.docker
+
+TIMEOUT = 60
+QUEUED = 7  # tasks left pending on the drained queue
+
+
+class Flower:
+    """Flower's REST API at the stack's published port, with the stack's basic auth."""
+
+    def __init__(self, path: Path) -> None:
+        loaded = load(path)
+        self.url = json.loads(invoke("ps", str(path), "--json").output)["flower"]
+        assert self.url, "no Flower URL in `stack ps`"
+        secrets = (loaded.base_dir / ".stack" / f"{loaded.topology.name}.secrets").read_text()
+        password = next(
+            line.partition("=")[2] for line in secrets.splitlines()
+            if line.startswith("FLOWER_PASSWORD=")
+        )  # fmt: skip
+        token = f"{loaded.topology.monitor.user}:{password}".encode()
+        self.auth = "Basic " + base64.b64encode(token).decode()
+
+    def call(self, method: str, route: str, **params: Any) -> tuple[int, str]:
+        query = urllib.parse.urlencode(params)
+        url = f"{self.url.rstrip('/')}{route}" + (f"?{query}" if query and method == "GET" else "")
+        data = query.encode() if method == "POST" else None
+        request = urllib.request.Request(url, data=data, method=method)
+        request.add_header("Authorization", self.auth)
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read().decode()
+
+    def json(self, method: str, route: str, **params: Any) -> Any:
+        status, body = self.call(method, route, **params)
+        assert status == 200, f"{method} {route}: {status} {body}"
+        return json.loads(body)
+
+
+def consumers_of(flower: Flower, queue: str) -> list[str]:
+    workers = flower.json("GET", "/api/workers", refresh=1)
+    return sorted(
+        name for name, info in workers.items()
+        if any(q["name"] == queue for q in info.get("active_queues") or [])
+    )  # fmt: skip
+
+
+def wait_for(check: Any, what: str) -> Any:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Operate:
+    """The checks, on the stack of the subclass's topology."""
+
+    source = ""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def path(cls, stack_factory: Any) -> Path:
+        return stack_factory(cls.source, "t-operate")  # type: ignore[no-any-return]
+
+    def test_flower_needs_its_auth(self, path: Path) -> None:
+        flower = Flower(path)
+        flower.auth = "Basic " + base64.b64encode(b"admin:wrong").decode()
+        assert flower.call("GET", "/api/workers")[0] == 401
+
+    def test_flower_workers_results_and_metrics(self, path: Path) -> None:
+        flower = Flower(path)
+        workers = flower.json("GET", "/api/workers", refresh=1)
+        assert {name.partition("@")[0] for name in workers} >= {"red", "green", "blue", "colorful"}
+        app = connect(path)
+        result = app.send_task("tasks.green_task")
+        node = result.get(timeout=TIMEOUT)
+        info = flower.json("GET", f"/api/task/result/{result.id}")
+        assert info["state"] == "SUCCESS"
+        assert info["result"] == node
+        online = f'flower_worker_online{{worker="{node}"}} 1.0'
+
+        # A worker's gauge appears with its first heartbeat Flower sees (every 2 s).
+        def metrics() -> str | None:
+            text = flower.call("GET", "/metrics")[1]
+            return text if online in text else None
+
+        text = wait_for(metrics, f"{online} in /metrics")
+        assert 'flower_events_total{task="tasks.green_task",type="task-succeeded"' in text
+
+    def test_flower_counts_a_drained_queue_with_its_priority_sublists_and_revokes(
+        self,
+        path: Path,
+    ) -> None:
+        flower = Flower(path)
+        drained = consumers_of(flower, "red_queue")
+        assert {n.partition("@")[0] for n in drained} == {"red", "colorful"}, drained
+        for node in drained:
+            reply = flower.json(
+                "POST", f"/api/worker/queue/cancel-consumer/{node}", queue="red_queue"
+            )
+            assert "red_queue" in reply["message"], reply
+        app = connect(path)
+        try:
+            # Priority 9 goes to Redis's sub-list red_queue\x06\x169; RabbitMQ has one queue.
+            sent = [
+                app.send_task("tasks.red_task", priority=9 if i % 2 else None)
+                for i in range(QUEUED)
+            ]  # fmt: skip
+            revoked = sent[0]
+
+            def counted() -> Any:
+                lengths = flower.json("GET", "/api/queues/length")["active_queues"]
+                # RabbitMQ's management API leaves "messages" out until its next statistics
+                # round (every 5 s).
+                red = {q["name"]: q.get("messages") for q in lengths}.get("red_queue")
+                return red == QUEUED and lengths
+
+            lengths = wait_for(counted, f"Flower to count {QUEUED} on red_queue")
+            if load(path).topology.broker.type == "redis":  # the count spans both lists
+                import redis
+
+                broker, _ = host_urls(load(path))
+                with redis.Redis.from_url(broker) as client:
+                    assert client.llen("red_queue\x06\x169") == QUEUED // 2
+                    assert client.llen("red_queue") == QUEUED - QUEUED // 2
+            assert {q["name"] for q in lengths} >= {"red_queue", "green_queue", "blue_queue"}
+            status, page = flower.call("GET", "/broker")
+            assert status == 200, page
+            assert "red_queue" in page
+            flower.json("POST", f"/api/task/revoke/{revoked.id}")
+        finally:
+            for node in drained:
+                flower.json("POST", f"/api/worker/queue/add-consumer/{node}", queue="red_queue")
+        for result in sent[1:]:
+            assert result.get(timeout=TIMEOUT).startswith(("red@", "colorful@"))
+        wait_for(
+            lambda: flower.json("GET", f"/api/task/result/{revoked.id}")["state"] == "REVOKED",
+            "the revoked task to be REVOKED",
+        )
+
+    def test_flower_grows_and_shrinks_a_pool(self, path: Path) -> None:
+        flower = Flower(path)
+        node = next(n for n in consumers_of(flower, "red_queue") if n.startswith("red@"))
+
+        def processes() -> int:
+            stats = flower.json("GET", "/api/workers", refresh=1, workername=node)[node]["stats"]
+            return len(stats["pool"]["processes"])
+
+        before = processes()
+        flower.json("POST", f"/api/worker/pool/grow/{node}", n=1)
+        wait_for(lambda: processes() == before + 1, "the pool to grow")
+        flower.json("POST", f"/api/worker/pool/shrink/{node}", n=1)
+        wait_for(lambda: processes() == before, "the pool to shrink")
+
+
+class TestRedis(Operate):
+    source = "topology.yaml"
+
+
+class TestRabbitMQ(Operate):
+    source = "topology-rabbitmq.yaml"
