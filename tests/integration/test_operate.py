@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from stack.cli.main import app as cli
 from stack.deploy.ops.endpoints import host_urls
 from stack.topology.load import load
 from tests.integration.test_stack_up import connect, invoke
@@ -178,9 +180,33 @@ class Operate:
         wait_for(lambda: processes() == before, "the pool to shrink")
 
 
-class TestRedis(Operate):
+class CeleryCli:
+    """`stack celery` on the stack of the subclass's topology."""
+
+    def test_inspect_active_queues_lists_the_topologys_queues_per_node(self, path: Path) -> None:
+        args = ["celery", "-f", str(path), "inspect", "active_queues", "--json", "-t", "3"]
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        replies = json.loads(result.output.strip().splitlines()[-1])
+        queues = {
+            node.partition("@")[0]: sorted(q["name"] for q in answer)
+            for node, answer in replies.items()
+        }  # fmt: skip
+        assert queues == {
+            "red": ["red_queue"], "green": ["green_queue"], "blue": ["blue_queue"],
+            "colorful": ["blue_queue", "green_queue", "red_queue"],
+        }  # fmt: skip
+
+    def test_a_bad_subcommand_is_celerys_message_and_no_traceback(self, path: Path) -> None:
+        result = CliRunner().invoke(cli, ["celery", "-f", str(path), "inspect", "nosuch"])
+        assert result.exit_code != 0
+        assert "nosuch not recognized" in result.output
+        assert "Traceback" not in result.output
+
+
+class TestRedis(Operate, CeleryCli):
     source = "topology.yaml"
 
 
-class TestRabbitMQ(Operate):
+class TestRabbitMQ(Operate, CeleryCli):
     source = "topology-rabbitmq.yaml"
