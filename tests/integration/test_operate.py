@@ -203,6 +203,33 @@ class CeleryCli:
         assert "nosuch not recognized" in result.output
         assert "Traceback" not in result.output
 
+    def test_events_opens_celerys_curses_monitor_on_a_terminal(self, path: Path) -> None:
+        """In tmux, a real terminal: the monitor draws the stack's workers, and q quits."""
+        import shutil
+        import subprocess
+        import sys
+
+        if shutil.which("tmux") is None:
+            pytest.skip("tmux is not installed (apt-get install -y tmux)")
+        session = f"stack-events-{path.parent.name}"
+        command = f"{sys.executable} -m stack celery -f {path} events; sleep 30"
+        env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "TERM": "xterm"}
+        exports = " ".join(f"{k}={v}" for k, v in env.items())
+        tmux = ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40"]
+        subprocess.run([*tmux, f"env {exports} {command}"], check=True)
+        try:
+
+            def screen() -> str:
+                pane = ["tmux", "capture-pane", "-p", "-t", session]
+                return subprocess.run(pane, capture_output=True, text=True, check=True).stdout
+
+            drawn = wait_for(lambda: (s := screen()) and "red@" in s and s, "the monitor")
+            assert "Workers online" in drawn or "Workers:" in drawn, drawn
+            subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+            wait_for(lambda: "red@" not in screen(), "the monitor to quit")
+        finally:
+            subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+
 
 class TestRedis(Operate, CeleryCli):
     source = "topology.yaml"
