@@ -1,13 +1,19 @@
-"""Commands that watch and steer a running topology: celery (and top).
+"""Commands that watch and steer a running topology: celery, top.
 
 Celery is imported inside each command, so `stack --help` stays fast.
 """
 
 from __future__ import annotations
 
+import json
+import time
+from typing import Annotated
+
 import typer
 
-from stack.cli.runtime_cmds import FileOpt
+from stack.cli import output
+from stack.cli.runtime_cmds import FileArg, FileOpt
+from stack.errors import StackError
 
 app = typer.Typer()
 
@@ -30,3 +36,36 @@ def celery(ctx: typer.Context, file: FileOpt = None) -> None:
     code = run(app_for(file), ctx.args)
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+def top(
+    file: FileArg = None,
+    once: Annotated[bool, typer.Option("--once", help="Print one snapshot and exit.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="With --once: as JSON.")] = False,
+    every: Annotated[float, typer.Option("--every", help="Seconds between refreshes.")] = 2.0,
+) -> None:
+    """Per worker group (replicas, reserved and running tasks) and per queue (pending at every
+    priority step, consumers), and workers on the broker outside the topology. Works with
+    task events off: broker depths and `inspect`. Live until ^C, or --once."""
+    from stack.cli.top_view import render
+    from stack.deploy.ops.top import observe
+
+    if as_json and not once:
+        raise StackError("--json needs --once")
+    if once:
+        data = observe(file)
+        if as_json:
+            typer.echo(json.dumps(data, indent=2))
+        else:
+            output.out().print(render(data))
+        return
+    from rich.live import Live
+
+    with Live(render(observe(file)), console=output.out(), screen=True) as live:
+        try:
+            while True:
+                time.sleep(every)
+                live.update(render(observe(file)))
+        except KeyboardInterrupt:  # ^C is how the live view ends
+            return

@@ -204,7 +204,7 @@ class CeleryCli:
         assert "Traceback" not in result.output
 
     def test_events_opens_celerys_curses_monitor_on_a_terminal(self, path: Path) -> None:
-        """In tmux, a real terminal: the monitor draws the stack's workers, and q quits."""
+        """In tmux, a real terminal: the monitor draws the stack's workers; ^C quits it."""
         import shutil
         import subprocess
         import sys
@@ -223,17 +223,86 @@ class CeleryCli:
                 pane = ["tmux", "capture-pane", "-p", "-t", session]
                 return subprocess.run(pane, capture_output=True, text=True, check=True).stdout
 
-            drawn = wait_for(lambda: (s := screen()) and "red@" in s and s, "the monitor")
-            assert "Workers online" in drawn or "Workers:" in drawn, drawn
-            subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
-            wait_for(lambda: "red@" not in screen(), "the monitor to quit")
+            # Celery's footer counts the workers it has heard from: all four groups'.
+            try:
+                drawn = wait_for(lambda: "workers:4/4" in (s := screen()) and s, "the monitor")
+            except AssertionError:
+                raise AssertionError(f"no monitor on the terminal:\n{screen()}") from None
+            assert "celery events" in drawn
+            assert "Workers online: " in drawn
+            subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
+            wait_for(lambda: "celery events" not in screen(), "the monitor to quit")
         finally:
             subprocess.run(["tmux", "kill-session", "-t", session], check=False)
 
 
-class TestRedis(Operate, CeleryCli):
+class Top:
+    """`stack top --once --json` on the stack of the subclass's topology."""
+
+    @staticmethod
+    def top(path: Path) -> Any:
+        return json.loads(invoke("top", str(path), "--once", "--json").output)
+
+    def test_pending_while_drained_then_done_after_add_consumer(self, path: Path) -> None:
+        before = {q["name"]: q for q in self.top(path)["queues"]}
+        drained = before["red_queue"]["consumers"]
+        assert {n.partition("@")[0] for n in drained} == {"red", "colorful"}, drained
+        nodes = ",".join(drained)
+        invoke("celery", "-f", str(path), "control", "cancel_consumer", "red_queue", "-d", nodes)
+        app = connect(path)
+        try:
+            sent = [
+                app.send_task("tasks.red_task", priority=9 if i % 2 else None)
+                for i in range(QUEUED)
+            ]  # fmt: skip
+            data = self.top(path)
+            red = next(q for q in data["queues"] if q["name"] == "red_queue")
+            assert red["pending"] == QUEUED, red
+            assert red["consumers"] == []
+            if load(path).topology.broker.type == "redis":
+                assert red["by_priority"] == {"0": 4, "3": 0, "6": 0, "9": 3}, red
+            group = next(g for g in data["groups"] if g["name"] == "red")
+            assert (group["up"], group["desired"], group["consuming"]) == (1, 1, [])
+        finally:
+            invoke("celery", "-f", str(path), "control", "add_consumer", "red_queue", "-d", nodes)
+        assert all(r.get(timeout=TIMEOUT).startswith(("red@", "colorful@")) for r in sent)
+        red = next(q for q in self.top(path)["queues"] if q["name"] == "red_queue")
+        assert red["pending"] == 0
+        assert sorted(red["consumers"]) == sorted(drained)
+
+    def test_drift_shows_a_worker_started_by_hand(self, path: Path) -> None:
+        import subprocess
+        import sys
+
+        node = "byhand@host"
+        script = (
+            "import sys, stack; app = stack.connect(sys.argv[1]); app.worker_main(["
+            f"'worker', '-P', 'solo', '-Q', 'green_queue', '-n', '{node}', "
+            "'--without-mingle', '--without-gossip', '-l', 'WARNING'])"
+        )
+        worker = subprocess.Popen(
+            [sys.executable, "-c", script, str(path)], cwd=path.parent,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        try:
+
+            def drift() -> Any:
+                assert worker.poll() is None, worker.stderr.read() if worker.stderr else ""
+                return self.top(path)["drift"]
+
+            assert wait_for(drift, "the hand-started worker") == [
+                {"node": node, "queues": ["green_queue"]}
+            ]
+            green = next(q for q in self.top(path)["queues"] if q["name"] == "green_queue")
+            assert node in green["consumers"]
+        finally:
+            worker.terminate()
+            worker.communicate(timeout=30)
+
+
+class TestRedis(Operate, CeleryCli, Top):
     source = "topology.yaml"
 
 
-class TestRabbitMQ(Operate, CeleryCli):
+class TestRabbitMQ(Operate, CeleryCli, Top):
     source = "topology-rabbitmq.yaml"
