@@ -6,12 +6,11 @@ Celery is imported inside each command, so `stack --help` stays fast.
 from __future__ import annotations
 
 import json
-import time
 from typing import Annotated
 
 import typer
 
-from stack.cli import output
+from stack.cli import output, top_live
 from stack.cli.runtime_cmds import FileArg, FileOpt
 from stack.errors import StackError
 
@@ -60,12 +59,4 @@ def top(
         else:
             output.out().print(render(data))
         return
-    from rich.live import Live
-
-    with Live(render(observe(file)), console=output.out(), screen=True) as live:
-        try:
-            while True:
-                time.sleep(every)
-                live.update(render(observe(file)))
-        except KeyboardInterrupt:  # ^C is how the live view ends
-            return
+    top_live.run(file, every)

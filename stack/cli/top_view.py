@@ -15,7 +15,12 @@ def _steps(steps: dict[int, int] | None) -> str:
     return " ".join(f"p{step}:{n}" for step, n in sorted(steps.items()) if step and n)
 
 
-def render(data: dict[str, Any]) -> Group:
+KEYS = "keys: s scale, d drain, r resume, p purge, q quit"
+
+
+def render(data: dict[str, Any], updated: str | None = None, status: str | None = None) -> Group:
+    """The snapshot as tables; the live view adds the time of the snapshot, its keys and
+    what the last key did."""
     groups = Table("group", "up/desired", "answering", "reserved", "running", "consuming",
                    title=f"{data['project']}: worker groups", box=None, pad_edge=False,
                    title_justify="left")  # fmt: skip
@@ -37,7 +42,11 @@ def render(data: dict[str, Any]) -> Group:
         if q["pending"] and not q["consumers"]:
             pending = f"[red]{pending}[/]"  # waiting with nobody to take it
         queues.add_row(q["name"], pending, _steps(q["by_priority"]), str(len(q["consumers"])))
-    parts: list[Any] = [groups, "", queues]
+    parts: list[Any] = []
+    if updated is not None:
+        parts += [f"[bold]stack top[/] {data['project']}  updated {updated}  [dim]{KEYS}[/]"]
+        parts += [status or "", ""]
+    parts += [groups, "", queues]
     if data["drift"]:
         drift = Table("node", "queues", title="[yellow]workers outside the topology[/]",
                       box=None, pad_edge=False, title_justify="left")  # fmt: skip

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 import urllib.parse
 import urllib.request
@@ -77,6 +78,41 @@ def wait_for(check: Any, what: str) -> Any:
             return value
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+class Terminal:
+    """A command on a real terminal (tmux): what the screen shows, keys typed into it."""
+
+    def __init__(self, name: str, command: str) -> None:
+        import shutil
+        import subprocess
+        import sys
+
+        if shutil.which("tmux") is None:
+            pytest.skip("tmux is not installed (apt-get install -y tmux)")
+        self.run = subprocess.run
+        self.session = name
+        root = Path(__file__).resolve().parents[2]
+        # The shell stays after the command ends, so that the screen shows it ended.
+        line = f"env PYTHONPATH={root} TERM=xterm {sys.executable} -m stack {command}; sleep 60"
+        self.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "45", line],
+                 check=True)  # fmt: skip
+
+    def screen(self) -> str:
+        pane = ["tmux", "capture-pane", "-p", "-t", self.session]
+        return str(self.run(pane, capture_output=True, text=True, check=True).stdout)
+
+    def wait(self, text: str) -> str:
+        try:
+            return str(wait_for(lambda: text in (s := self.screen()) and s, repr(text)))
+        except AssertionError:
+            raise AssertionError(f"{text!r} not on the terminal:\n{self.screen()}") from None
+
+    def keys(self, *keys: str) -> None:
+        self.run(["tmux", "send-keys", "-t", self.session, *keys], check=True)
+
+    def close(self) -> None:
+        self.run(["tmux", "kill-session", "-t", self.session], check=False)
 
 
 class Operate:
@@ -204,36 +240,17 @@ class CeleryCli:
         assert "Traceback" not in result.output
 
     def test_events_opens_celerys_curses_monitor_on_a_terminal(self, path: Path) -> None:
-        """In tmux, a real terminal: the monitor draws the stack's workers; ^C quits it."""
-        import shutil
-        import subprocess
-        import sys
-
-        if shutil.which("tmux") is None:
-            pytest.skip("tmux is not installed (apt-get install -y tmux)")
-        session = f"stack-events-{path.parent.name}"
-        command = f"{sys.executable} -m stack celery -f {path} events; sleep 30"
-        env = {"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "TERM": "xterm"}
-        exports = " ".join(f"{k}={v}" for k, v in env.items())
-        tmux = ["tmux", "new-session", "-d", "-s", session, "-x", "160", "-y", "40"]
-        subprocess.run([*tmux, f"env {exports} {command}"], check=True)
+        """The monitor draws the stack's workers; ^C quits it."""
+        terminal = Terminal(f"events-{path.parent.name}", f"celery -f {path} events")
         try:
-
-            def screen() -> str:
-                pane = ["tmux", "capture-pane", "-p", "-t", session]
-                return subprocess.run(pane, capture_output=True, text=True, check=True).stdout
-
             # Celery's footer counts the workers it has heard from: all four groups'.
-            try:
-                drawn = wait_for(lambda: "workers:4/4" in (s := screen()) and s, "the monitor")
-            except AssertionError:
-                raise AssertionError(f"no monitor on the terminal:\n{screen()}") from None
+            drawn = terminal.wait("workers:4/4")
             assert "celery events" in drawn
             assert "Workers online: " in drawn
-            subprocess.run(["tmux", "send-keys", "-t", session, "C-c"], check=True)
-            wait_for(lambda: "celery events" not in screen(), "the monitor to quit")
+            terminal.keys("C-c")
+            wait_for(lambda: "celery events" not in terminal.screen(), "the monitor to quit")
         finally:
-            subprocess.run(["tmux", "kill-session", "-t", session], check=False)
+            terminal.close()
 
 
 class Top:
@@ -298,6 +315,46 @@ class Top:
         finally:
             worker.terminate()
             worker.communicate(timeout=30)
+
+    def test_the_live_view_draws_refreshes_drains_on_a_confirmed_key_and_quits(
+        self, path: Path
+    ) -> None:
+        terminal = Terminal(f"top-{path.parent.name}", f"top {path} --every 0.5")
+        try:
+            first = terminal.wait("worker groups")
+            assert "queues" in first
+            stamp = re.search(r"updated (\d\d:\d\d:\d\d)", first)
+            assert stamp, first
+            wait_for(lambda: stamp.group(0) not in terminal.screen(), "a refresh")
+            terminal.keys("d")
+            terminal.wait("drain worker group")
+            terminal.keys("red", "Enter")
+            terminal.wait("drain red: its workers stop taking tasks")
+            terminal.keys("y", "Enter")
+            terminal.wait("drained red on red@")
+            red = next(g for g in self.top(path)["groups"] if g["name"] == "red")
+            assert red["consuming"] == []
+            terminal.keys("r")
+            terminal.wait("resume worker group")
+            terminal.keys("red", "Enter")
+            terminal.wait("resume red:")
+            terminal.keys("n", "Enter")
+            terminal.wait("resume cancelled")
+            assert (
+                next(g for g in self.top(path)["groups"] if g["name"] == "red")["consuming"] == []
+            )
+            terminal.keys("r")
+            terminal.wait("resume worker group")
+            terminal.keys("red", "Enter")
+            terminal.wait("resume red:")
+            terminal.keys("y", "Enter")
+            terminal.wait("resumed red on red@")
+            red = next(g for g in self.top(path)["groups"] if g["name"] == "red")
+            assert red["consuming"] == ["red_queue"]
+            terminal.keys("q")
+            wait_for(lambda: "worker groups" not in terminal.screen(), "the view to quit")
+        finally:
+            terminal.close()
 
 
 class TestRedis(Operate, CeleryCli, Top):
