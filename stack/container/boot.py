@@ -1,5 +1,5 @@
 """Entry point inside containers: `python -m stack.container.launch worker|beat` and
-`celery -A stack.container.boot:app flower` load this module.
+Flower's app (monitor.py) load this module.
 
 The user's code is unchanged: the kit imports their app and applies the topology to it,
 from the image's snapshot of the settings when it matches the topology file (no YAML, no

@@ -119,6 +119,12 @@ def infrastructure(topology: Topology, imgs: ImageSet) -> list[Service]:
                 command=("rabbitmq-server",),
                 environment={
                     "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": f"-rabbit consumer_timeout {timeout_ms}",
+                    # Flower counts a RabbitMQ queue through the management API only.
+                    **(
+                        {"RABBITMQ_ENABLED_PLUGINS": "rabbitmq_management"}
+                        if topology.monitor.flower
+                        else {}
+                    ),
                 },
                 ports=(AMQP_PORT,),
                 host_ports={AMQP_PORT: topology.broker.port} if topology.broker.port else {},
@@ -237,7 +243,7 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
                 command=(
                     "celery",
                     "-A",
-                    "stack.container.boot:app",
+                    "stack.container.monitor:app",
                     "flower",
                     f"--port={FLOWER_PORT}",
                     "--address=0.0.0.0",

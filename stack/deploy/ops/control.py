@@ -82,3 +82,15 @@ class Control:
             for queue in queues or []:
                 consumers.setdefault(str(queue["name"]), []).append(node)
         return consumers
+
+    def inspect_every(
+        self, methods: tuple[str, ...], timeout: float = 1.0
+    ) -> dict[str, dict[str, Any]]:
+        """method -> node -> reply, asking every worker on the broker (whoever answers
+        within timeout, per method)."""
+        out: dict[str, dict[str, Any]] = {}
+        with self.app.connection_for_write() as conn:
+            inspect = self.app.control.inspect(timeout=timeout, connection=conn)
+            for method in methods:
+                out[method] = getattr(inspect, method)() or {}
+        return out

@@ -85,7 +85,7 @@ def _redis_depths(url: str, queues: list[str]) -> dict[str, int]:
         client.close()
 
 
-def _amqp_depths(url: str, queues: list[str]) -> dict[str, int]:
+def amqp_depths(url: str, queues: list[str]) -> dict[str, int]:
     from amqp.exceptions import NotFound  # type: ignore[import-untyped]
     from kombu.connection import Connection
 
@@ -127,7 +127,7 @@ def _queues(
             if broker.startswith(("redis://", "rediss://")):
                 depths = _redis_depths(broker, queues)
             else:
-                depths = _amqp_depths(broker, queues)
+                depths = amqp_depths(broker, queues)
             answered = True
         except Exception:  # an unreachable broker: depths unknown, shown as null
             depths = {}

@@ -1,0 +1,98 @@
+"""`stack top`'s snapshot from observed data: groups, queues by priority step, drift."""
+
+from __future__ import annotations
+
+import pytest
+
+from stack.deploy.ops.top import Observed, counts, queue_names, redis_key, snapshot
+from stack.topology.load import load
+from tests.helpers import COLORS
+
+TOPOLOGY = load(COLORS / "topology.yaml").topology
+RED, COLORFUL = "red@colors-red-1", "colorful@colors-colorful-1"
+EVERY = ["red_queue", "green_queue", "blue_queue"]
+
+
+def seen(**changes: object) -> Observed:
+    base: dict[str, object] = {
+        "replicas": {"red": (1, 1), "green": (1, 1), "blue": (0, 1), "colorful": (1, 1)},
+        "pending": {"red_queue": {0: 4, 3: 0, 6: 1, 9: 2}, "green_queue": {0: 0}},
+        "queues_of": {RED: ["red_queue"], COLORFUL: EVERY},
+        "reserved": {RED: 2, COLORFUL: 1},
+        "active": {RED: 1},
+        "own_nodes": frozenset({RED, COLORFUL}),
+    }
+    base.update(changes)
+    return Observed(**base)  # type: ignore[arg-type]
+
+
+def test_pending_counts_every_priority_step() -> None:
+    queues = {q["name"]: q for q in snapshot(TOPOLOGY, seen())["queues"]}
+    assert queues["red_queue"]["pending"] == 7
+    assert queues["red_queue"]["by_priority"] == {0: 4, 3: 0, 6: 1, 9: 2}
+    assert queues["red_queue"]["consumers"] == [COLORFUL, RED]
+    assert queues["red_queue"]["groups"] == ["red", "colorful"]
+    assert queues["blue_queue"]["pending"] == 0  # the broker had no list for it
+    assert queues["celery"]["consumers"] == []
+
+
+def test_groups_show_replicas_and_what_their_answering_nodes_hold() -> None:
+    groups = {g["name"]: g for g in snapshot(TOPOLOGY, seen())["groups"]}
+    assert groups["red"] == {
+        "name": "red", "up": 1, "desired": 1, "answering": 1, "queues": ["red_queue"],
+        "consuming": ["red_queue"], "reserved": 2, "active": 1,
+    }  # fmt: skip
+    assert groups["blue"]["up"] == 0
+    assert groups["blue"]["answering"] == 0
+    assert groups["colorful"]["consuming"] == sorted(EVERY)
+
+
+def test_a_drained_group_consumes_nothing_and_its_queue_has_no_consumer() -> None:
+    drained = seen(queues_of={RED: [], COLORFUL: ["green_queue", "blue_queue"]})
+    data = snapshot(TOPOLOGY, drained)
+    assert next(g for g in data["groups"] if g["name"] == "red")["consuming"] == []
+    assert next(q for q in data["queues"] if q["name"] == "red_queue")["consumers"] == []
+
+
+def test_a_worker_outside_the_stack_is_drift_and_counts_for_no_group() -> None:
+    data = snapshot(TOPOLOGY, seen(queues_of={RED: ["red_queue"], "red@laptop": ["red_queue"]}))
+    assert data["drift"] == [{"node": "red@laptop", "queues": ["red_queue"]}]
+    assert next(g for g in data["groups"] if g["name"] == "red")["answering"] == 1
+    assert snapshot(TOPOLOGY, seen())["drift"] == []
+
+
+def test_an_unanswering_broker_leaves_pending_unknown() -> None:
+    queue = snapshot(TOPOLOGY, seen(pending=None))["queues"][0]
+    assert queue["pending"] is None
+    assert queue["by_priority"] is None
+
+
+def test_replies_are_counted_per_node() -> None:
+    assert counts({RED: [{"id": 1}, {"id": 2}], COLORFUL: None}) == {RED: 2, COLORFUL: 0}
+    assert counts(None) == {}
+    assert queue_names({RED: [{"name": "red_queue"}]}) == {RED: ["red_queue"]}
+    assert redis_key("q", 0) == "q"
+    assert redis_key("q", 9) == "q\x06\x169"
+
+
+def test_the_cli_prints_one_snapshot_as_json_or_tables(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from stack.cli.main import app as cli
+    from stack.deploy.ops import top
+
+    data = snapshot(TOPOLOGY, seen(queues_of={RED: [], "x@laptop": ["red_queue"]}))
+    monkeypatch.setattr(top, "observe", lambda path: data)
+    result = CliRunner().invoke(cli, ["top", "t.yaml", "--once", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["drift"] == [{"node": "x@laptop", "queues": ["red_queue"]}]
+    result = CliRunner().invoke(cli, ["top", "t.yaml", "--once"])
+    assert result.exit_code == 0, result.output
+    assert "workers outside the topology" in result.output
+    assert "(drained: red_queue)" in result.output
+    assert "p6:1 p9:2" in result.output
+    result = CliRunner().invoke(cli, ["top", "t.yaml", "--json"])
+    assert result.exit_code == 1
+    assert "--json needs --once" in result.output
