@@ -17,6 +17,9 @@ $(VENV)/.installed: pyproject.toml
 docker:
 	@docker info >/dev/null 2>&1 || scripts/install-docker
 	@docker compose version >/dev/null 2>&1 || scripts/install-docker
+	@# tmux: the terminal the live views (`stack top`, `stack celery events`) are tested on
+	@command -v tmux >/dev/null 2>&1 || { apt-get -qq -o DPkg::Lock::Timeout=300 update && \
+	  apt-get -qq -y -o DPkg::Lock::Timeout=300 install --no-install-recommends tmux; }
 
 setup: $(VENV)/.installed docker
 

@@ -213,3 +213,24 @@ class FakeDocker:
     def kinds(self, kind: str) -> list[str]:
         """Names of containers the calls of one kind touched, in order."""
         return [call[1] for call in self.calls if call[0] == kind]
+
+
+def invoke(*args: str) -> Any:
+    """The `stack` CLI in this process; its exit code must be 0."""
+    from typer.testing import CliRunner
+
+    from stack.cli.main import app as cli
+
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, f"stack {' '.join(args)}:\n{result.output}"
+    return result
+
+
+def connect(path: Path) -> Any:
+    """stack.connect, finalized: in a process that already imported another copy of the
+    demo's tasks.py, Celery's warning of the copies' same task names is ignored (pyproject)."""
+    import stack
+
+    app = stack.connect(path)
+    app.finalize(auto=True)
+    return app

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 from stack.cli.main import app as cli
 from stack.deploy.ops.endpoints import host_urls
 from stack.topology.load import load
-from tests.integration.test_stack_up import connect, invoke
+from tests.helpers import connect, invoke, unavailable
 
 pytestmark = pytest.mark.docker
 
@@ -89,7 +89,7 @@ class Terminal:
         import sys
 
         if shutil.which("tmux") is None:
-            pytest.skip("tmux is not installed (apt-get install -y tmux)")
+            unavailable("tmux is not installed (apt-get install -y tmux, or `make setup`)")
         self.run = subprocess.run
         self.session = name
         root = Path(__file__).resolve().parents[2]

@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import time
-import warnings
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from stack.cli.main import app as cli
 from stack.container import paths
 from stack.errors import NotReadyError
 from stack.topology.load import load
-from tests.helpers import labelled_resources
+from tests.helpers import connect, invoke, labelled_resources
 
 pytestmark = pytest.mark.docker
 
@@ -33,33 +32,9 @@ ALLOWED = {"red": {"red", "colorful"}, "green": {"green", "colorful"},
 TIMEOUT = 60
 
 
-def invoke(*args: str) -> Any:
-    result = CliRunner().invoke(cli, list(args))
-    assert result.exit_code == 0, f"stack {' '.join(args)}:\n{result.output}"
-    return result
-
-
 def leftovers(client: Any, project: str) -> dict[str, list[str]]:
     """Every Docker resource still carrying the project's label."""
     return labelled_resources(client, f"io.stack.project={project}")
-
-
-def connect(path: Path) -> Any:
-    """stack.connect, in a process that already imported another copy of the demo's tasks.py.
-
-    Celery registers every @app.task of the first copy on later apps as well (shared tasks),
-    and warns that the second copy's same-named tasks were not registered. A producer only
-    sends by name, so that does not matter here.
-    """
-    from celery.exceptions import DuplicateTaskNameWarning
-
-    import stack
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DuplicateTaskNameWarning)
-        app = stack.connect(path)
-        app.finalize(auto=True)
-    return app
 
 
 def check_colours(path: Path) -> None:
