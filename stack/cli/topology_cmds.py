@@ -46,7 +46,12 @@ def routes(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     from_app: Annotated[
-        bool, typer.Option("--app", help="Import the app and resolve every registered task.")
+        bool,
+        typer.Option(
+            "--app",
+            help="Also every task the app registers, asked of its image (built as `stack up` "
+            "builds it; needs Docker).",
+        ),
     ] = False,
 ) -> None:
     """Which queue each task goes to, and which worker groups consume it (Celery's router)."""
@@ -60,10 +65,11 @@ def routes(
     loaded = load(file)
     names = list(tasks or [])
     if from_app:
-        from stack.container.userapp import load_app
+        from stack.deploy.ops.registered import registered_tasks
 
-        app_obj = load_app(loaded.topology.app, loaded.base_dir / loaded.topology.image.context)
-        names += sorted(n for n in app_obj.tasks if not n.startswith("celery."))
+        with output.err().status("listing the app's tasks") as spinner:
+            found = registered_tasks(loaded, status=spinner.update)
+        names += sorted(n for n in found if not n.startswith("celery."))
     table = resolve(loaded.topology, list(dict.fromkeys(names)) or None)
     if as_json:
         rows = [{"task": r.task, "queue": r.queue, "workers": list(r.workers)} for r in table]
