@@ -51,6 +51,31 @@ def connect_loaded(
 ) -> Any:
     """`connect` for a topology already loaded (no second read of the file)."""
     topology = loaded.topology
+    broker_url, backend_url = urls(loaded, broker_url, backend_url)
+    app = load_app(topology.app, (loaded.base_dir / topology.image.context).resolve())
+    atexit.register(release_results, app)
+    return configure(app, topology, broker_url, backend_url)
+
+
+def topology_app(
+    loaded: Loaded, broker_url: str | None = None, backend_url: str | None = None
+) -> Any:
+    """A Celery app of the topology alone, none of the user's code: it sends tasks by name
+    (`stack send`), so the host needs neither the app nor its dependencies. Settings the
+    user's code sets itself (a serializer, say) are not known here: the topology's
+    `celery:` mapping is."""
+    from celery import Celery
+
+    broker_url, backend_url = urls(loaded, broker_url, backend_url)
+    app = Celery(loaded.topology.name, set_as_current=False)
+    return configure(app, loaded.topology, broker_url, backend_url)
+
+
+def urls(
+    loaded: Loaded, broker_url: str | None = None, backend_url: str | None = None
+) -> tuple[str, str | None]:
+    """The arguments, else $STACK_BROKER_URL / $STACK_RESULT_BACKEND, else the running
+    stack's published ports and secrets."""
     broker_url = broker_url or os.environ.get("STACK_BROKER_URL")
     backend_url = backend_url or os.environ.get("STACK_RESULT_BACKEND")
     if broker_url is None:
@@ -58,9 +83,7 @@ def connect_loaded(
 
         broker_url, found_backend = host_urls(loaded)
         backend_url = backend_url or found_backend
-    app = load_app(topology.app, (loaded.base_dir / topology.image.context).resolve())
-    atexit.register(release_results, app)
-    return configure(app, topology, broker_url, backend_url)
+    return broker_url, backend_url
 
 
 def release_results(app: Any) -> None:

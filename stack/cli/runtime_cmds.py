@@ -189,3 +189,26 @@ def send(
     if wait:
         output.out().print(f"state={sent.state} result=", end="")
         output.out().print(json.dumps(sent.result), markup=False)
+
+
+@app.command()
+def wheels(
+    file: FileArg = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="Directory; default $STACK_WHEELHOUSE.", show_default=False
+        ),
+    ] = None,
+) -> None:
+    """Download the app's requirements (and the kit's) as wheels for the app image's Python
+    and platform into the offline wheelhouse, checked by an install in the image with no
+    network."""
+    from stack.deploy.wheels import fetch_for
+
+    with output.err().status("stack wheels") as spinner:
+        fetched = fetch_for(file, out, status=spinner.update)
+    added = f": added {', '.join(fetched.added)}" if fetched.added else ": nothing new"
+    output.out().print(
+        f"{fetched.directory}: {fetched.total} wheels for {fetched.target}{added}", markup=False
+    )

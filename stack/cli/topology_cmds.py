@@ -49,7 +49,12 @@ def routes(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     from_app: Annotated[
-        bool, typer.Option("--app", help="Import the app and resolve every registered task.")
+        bool,
+        typer.Option(
+            "--app",
+            help="Also every task the app registers, asked of its image (built as `stack up` "
+            "builds it; needs Docker).",
+        ),
     ] = False,
     *,
     for_task: Annotated[
@@ -77,10 +82,11 @@ def routes(
     helpers = helper_routes(loaded.topology, helper_names, for_task) if helper_names != [] else []
     names = list(tasks or [])
     if from_app:
-        from stack.container.userapp import load_app
+        from stack.deploy.ops.registered import registered_tasks
 
-        app_obj = load_app(loaded.topology.app, loaded.base_dir / loaded.topology.image.context)
-        names += sorted(n for n in app_obj.tasks if not n.startswith("celery."))
+        with output.err().status("listing the app's tasks") as spinner:
+            found = registered_tasks(loaded, status=spinner.update)
+        names += sorted(n for n in found if not n.startswith("celery."))
     table = resolve(loaded.topology, list(dict.fromkeys(names)) or None)
     if helper_names and not names:
         table = []  # only helpers named: no rows of the topology's own tasks

@@ -41,9 +41,20 @@ def main(argv: list[str] | None = None) -> None:
     # Celery restarts a worker on SIGHUP with os.execv(python, [python, *sys.argv]): make
     # that run this module again, not launch.py as a script without its package.
     sys.argv = ["-m", "stack.container.launch", *args]
+    from stack.container import phase
+
+    # Where a start that never gets ready is stuck, for the host to read (phase.py).
+    phase.enter(phase.IMPORTING)
+    watch = phase.Watch().start()
     from celery.bin.base import CLIContext, consume_preload_options
 
-    from stack.container.boot import app
+    from stack.errors import StackError
+
+    try:
+        from stack.container.boot import app
+    except StackError as exc:  # the app cannot be imported: Celery's message, one line
+        sys.exit(f"stack: {exc}")
+    phase.install(app, watch, name)
 
     command = _command(name)
     # What the umbrella command does before it hands over: the app's own extra options,

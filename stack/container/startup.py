@@ -11,6 +11,8 @@ import sys
 import time
 from urllib.parse import urlsplit
 
+from stack.container import phase
+
 BROKER_WAIT = 60.0  # seconds; then Celery's own retries and errors take over
 BROKER_POLL = 0.1
 DEFAULT_PORTS = {"redis": 6379, "rediss": 6379, "amqp": 5672, "amqps": 5671, "pyamqp": 5672}
@@ -43,6 +45,7 @@ def wait_for_broker(url: str | None, limit: float = BROKER_WAIT, poll: float = B
                 return False
             if not told:
                 print(f"stack: waiting for the broker at {parts.hostname}:{port}", file=sys.stderr)
+                phase.enter(phase.BROKER_PORT, f"{parts.hostname}:{port}")
                 told = True
             time.sleep(poll)
 

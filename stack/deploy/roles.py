@@ -19,6 +19,8 @@ class Role(StrEnum):
     MONITOR = "monitor"  # Flower
     # The do-nothing container whose network namespace workers and beat share (netns.py).
     NETNS = "netns"
+    # A one-off run of the app image that lists the app's registered tasks (ops/registered.py).
+    TASKS = "tasks"
     # Resources that are not containers.
     NETWORK = "network"
     VOLUME = "volume"

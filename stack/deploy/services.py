@@ -180,7 +180,9 @@ def worker_command(name: str, group: WorkerGroup, topology: Topology) -> tuple[s
 
 
 def app_environment(topology: Topology) -> dict[str, str]:
+    """Every app container's environment: the topology's `env`, then the kit's own."""
     return {
+        **topology.env,
         "STACK_TOPOLOGY": paths.TOPOLOGY,
         "STACK_APP_DIR": paths.APP_DIR,
         "STACK_PROJECT": topology.name,

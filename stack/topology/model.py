@@ -6,6 +6,7 @@ which needs the whole model; this module checks each value on its own.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Annotated, Any, Final, Literal
 
@@ -28,6 +29,10 @@ DnsName = Annotated[
 ]
 QueueName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@-]{1,200}$")]
 TaskName = Annotated[str, StringConstraints(pattern=r"^[^\s]{1,200}$")]
+EnvName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+APP_PATTERN = r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*)?$"
+# The kit's own variables in app containers (broker URL, group, paths).
+RESERVED_ENV_PREFIX = "STACK_"
 
 RABBITMQ: Final = "rabbitmq"
 # Validation context key: False skips the checks that need Celery (load.py's `full`).
@@ -39,6 +44,21 @@ REDIS: Final = "redis"
 def repeated(values: list[str]) -> list[str]:
     """The values that occur more than once, sorted (one pass: a list may hold 1,000 queues)."""
     return sorted(value for value, count in Counter(values).items() if count > 1)
+
+
+def env_values(value: Any, *, kit_names: bool = True) -> Any:
+    """An env mapping as YAML gives it: numbers become strings, other non-strings are
+    refused, and so are the kit's own STACK_* names unless kit_names."""
+    if not isinstance(value, dict):
+        return value
+    out: dict[Any, Any] = {}
+    for key, item in value.items():
+        if not kit_names and isinstance(key, str) and key.startswith(RESERVED_ENV_PREFIX):
+            raise ValueError(f"{key}: {RESERVED_ENV_PREFIX}* variables are set by the kit")
+        if isinstance(item, bool) or not isinstance(item, str | int | float):
+            raise ValueError(f"{key}: expected a string, got {item!r} (quote it)")
+        out[key] = item if isinstance(item, str) else str(item)
+    return out
 
 
 class Model(BaseModel):
@@ -231,7 +251,14 @@ class WorkerGroup(Model):
     )
     resources: Resources = Resources()
     autoscale: Autoscale | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[EnvName, str] = Field(
+        default_factory=dict, description="Environment of this group's workers; wins over env."
+    )
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> Any:
+        return env_values(value)
 
     @field_validator("queues")
     @classmethod
@@ -343,8 +370,12 @@ class Topology(Model):
 
     name: DnsName = Field(description="Project name; prefix of every container and object.")
     app: str = Field(
-        pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$",
-        description="The Celery app as module:attribute, importable from the image context.",
+        # What `celery -A` takes (Celery's find_app resolves it in the image): a module or
+        # package, dotted, optionally with :attribute.
+        pattern=APP_PATTERN,
+        description="The Celery app as `celery -A` takes it: a module or package ('proj', "
+        "'proj.celery') or module:attribute ('proj.celery:app'), importable from the image "
+        "context.",
     )
     image: ImageSpec = ImageSpec()
     images: Images = Images()
@@ -362,9 +393,31 @@ class Topology(Model):
     bind: str = Field(
         "127.0.0.1", description="Host address published ports bind to; 0.0.0.0 exposes them."
     )
+    env: dict[EnvName, str] = Field(
+        default_factory=dict,
+        description="Environment of every app container: workers, beat, Flower and the "
+        "image's run that lists the app's tasks (e.g. DJANGO_SETTINGS_MODULE). A group's own "
+        "env wins. Not for secrets: the rendered compose file and Helm values show it.",
+    )
     celery: dict[str, Any] = Field(
         default_factory=dict, description="Extra Celery settings, applied last."
     )
+
+    @field_validator("app", mode="before")
+    @classmethod
+    def _app(cls, value: Any) -> Any:
+        if isinstance(value, str) and not re.match(APP_PATTERN, value):
+            raise ValueError(
+                "expected what `celery -A` takes: a module or package ('proj', 'proj.celery') "
+                f"or module:attribute ('proj.celery:app'), got {value!r}"
+            )
+        return value
+
+    @field_validator("env", mode="before")
+    @classmethod
+    def _env(cls, value: Any) -> Any:
+        # The kit's STACK_* values would win over these: refused rather than ignored.
+        return env_values(value, kit_names=False)
 
     @field_validator("queues", mode="before")
     @classmethod

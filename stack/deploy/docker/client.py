@@ -6,10 +6,12 @@ created here carries the kit's labels (labels.py); teardown finds them by those 
 
 from __future__ import annotations
 
+import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from typing import Any
 
 from stack.deploy.docker import labels
@@ -18,6 +20,26 @@ from stack.deploy.roles import Role
 from stack.errors import RuntimeStackError
 
 Container = Any  # docker.models.containers.Container (the SDK ships no types)
+
+
+@dataclass(frozen=True)
+class OneOff:
+    """How run_once runs a container: its environment and labels, how long it may take."""
+
+    environment: dict[str, str]
+    labels: dict[str, str]
+    timeout: float
+    on_timeout: Callable[[Container], str] | None = None
+    volumes: dict[str, str] = field(default_factory=dict)  # host path -> path, read-only
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: int | None  # None: still running at the timeout (then killed)
+    stdout: str
+    stderr: str
+    note: str = ""  # what on_timeout found
+
 
 _lock = threading.Lock()
 _client: DockerClient | None = None
@@ -30,6 +52,24 @@ def get() -> DockerClient:
         if _client is None:
             _client = DockerClient()
         return _client
+
+
+def required(purpose: str) -> DockerClient:
+    """The process's client once the engine answers; else one line saying what needs
+    Docker and why it cannot be reached."""
+    global _client
+    try:
+        docker = get()
+    except RuntimeStackError as exc:
+        raise RuntimeStackError(f"{purpose} needs Docker: {exc}") from None
+    try:
+        docker.ping()
+    except RuntimeStackError as exc:
+        with _lock:  # not kept: its connection pool holds the failed socket
+            _client = None
+        docker.sdk.close()
+        raise RuntimeStackError(f"{purpose} needs Docker: {exc}") from None
+    return docker
 
 
 def _one_line(exc: BaseException) -> str:
@@ -66,6 +106,14 @@ class DockerClient:
         import docker
         import docker.errors
 
+        # The SDK asks the engine for its API version at once and leaks the socket when
+        # nothing listens; a missing socket file needs no attempt.
+        host = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
+        if host.startswith("unix://") and not os.path.exists(host.removeprefix("unix://")):
+            raise RuntimeStackError(
+                f"cannot reach the Docker engine: no socket at {host.removeprefix('unix://')} "
+                "— is dockerd running?"
+            )
         try:
             self.sdk = docker.from_env()
         except docker.errors.DockerException as exc:
@@ -217,6 +265,59 @@ class DockerClient:
         except docker.errors.APIError:
             return False
         return bool(result.exit_code == 0)
+
+    def exec_output(self, container: Container, command: list[str]) -> str | None:
+        """What command prints (stdout and stderr) in a running container; None if it
+        cannot run there (the container stopped, the engine refused)."""
+        import docker.errors
+
+        try:
+            with errors(f"exec in {container.name}"):
+                result = container.exec_run(command)
+        except (RuntimeStackError, docker.errors.APIError):
+            return None
+        return bytes(result.output or b"").decode("utf-8", "replace")
+
+    def run_once(self, image: str, command: list[str], run: OneOff) -> RunResult:
+        """Run a container with no network to its end, or until run.timeout, then remove it.
+
+        On a timeout, run.on_timeout (if given) looks at the container before it goes."""
+        import requests.exceptions
+
+        with errors(f"run {image}"):
+            container = self.sdk.containers.create(
+                image, command, environment=run.environment, labels=run.labels,
+                network_mode="none", detach=True,
+                volumes={host: {"bind": path, "mode": "ro"} for host, path in run.volumes.items()},
+            )  # fmt: skip
+        try:
+            with errors(f"run {image}"):
+                container.start()
+            status: int | None = None
+            note = ""
+            try:
+                status = int(container.wait(timeout=run.timeout)["StatusCode"])
+            # The SDK's read timeout: a ReadTimeout, or over the Unix socket a ConnectionError.
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                note = run.on_timeout(container) if run.on_timeout is not None else ""
+            with errors(f"logs of {image}"):
+                out = bytes(container.logs(stdout=True, stderr=False))
+                err = bytes(container.logs(stdout=False, stderr=True))
+        finally:
+            self.remove_container(container)
+        text = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+        return RunResult(status, *text, note)
+
+    def remove_container(self, container: Container) -> None:
+        import docker.errors
+
+        with errors(f"remove container {container.name}"), suppress(docker.errors.NotFound):
+            container.remove(force=True)
+
+    def ping(self) -> None:
+        """Raise RuntimeStackError unless the engine answers."""
+        with errors("ping the Docker engine"):
+            self.sdk.ping()
 
     # -- network and volumes --------------------------------------------------------------
 

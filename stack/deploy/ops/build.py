@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,7 @@ from stack.deploy.docker import labels
 from stack.deploy.docker.client import DockerClient
 from stack.deploy.ops.project import Project
 from stack.deploy.roles import Role
+from stack.errors import RuntimeStackError
 
 Status = Callable[[str], None]
 
@@ -41,6 +43,32 @@ def wheelhouse() -> Path | None:
     return Path(value) if value else None
 
 
+# pip's last word when neither the wheelhouse nor an index has a requirement.
+NO_DISTRIBUTION = re.compile(r"No matching distribution found for (\S+)")
+
+
+def missing_package(build_log: str) -> str | None:
+    """The requirement pip could not find, from an image build's log."""
+    found = NO_DISTRIBUTION.findall(build_log)
+    return found[-1] if found else None
+
+
+def missing_message(requirement: str, project: Project) -> str:
+    """One line: what is missing, and the command that puts it into the image's reach."""
+    command = f"stack wheels {project.loaded.path}"
+    house = wheelhouse()
+    if house is not None:
+        return (
+            f"the app image cannot install {requirement}: it is not in the wheelhouse {house} "
+            f"($STACK_WHEELHOUSE); add the app's requirements to it with `{command}`"
+        )
+    return (
+        f"the app image cannot install {requirement}: pip found no distribution of it (the "
+        f"build reaches no package index?); fetch the app's requirements with "
+        f"`{command} --out DIR` and set STACK_WHEELHOUSE=DIR"
+    )
+
+
 @dataclass(frozen=True)
 class AppImage:
     id: str
@@ -66,10 +94,18 @@ def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> 
         labels.CODE_HASH: code,
         labels.TOPOLOGY_HASH: topology_hash(project),
     }
-    for line in docker.build(tar_context(files), tag, image_labels):
-        text = line.strip()
-        if text.startswith("Step "):
-            status(f"building {tag}: {text}")
+    log: list[str] = []
+    try:
+        for line in docker.build(tar_context(files), tag, image_labels):
+            log.append(line)
+            text = line.strip()
+            if text.startswith("Step "):
+                status(f"building {tag}: {text}")
+    except RuntimeStackError as exc:
+        missing = missing_package("".join(log) + str(exc))
+        if missing is None:
+            raise
+        raise RuntimeStackError(missing_message(missing, project)) from None
     built = docker.image(tag)
     assert built is not None  # the build succeeded and tagged it
     return AppImage(str(built.id), True, code)

@@ -19,10 +19,11 @@ from rich.console import Console
 from stack.container.health import READY_PROBE
 from stack.deploy.docker import client as docker_client
 from stack.deploy.docker.client import Container, DockerClient
+from stack.deploy.ops import diagnose
 from stack.deploy.ops.control import Control
 from stack.deploy.ops.endpoints import host_address
 from stack.deploy.ops.project import Project
-from stack.deploy.roles import Role
+from stack.deploy.roles import APP_ROLES, Role
 from stack.deploy.services import AMQP_PORT, FLOWER_PORT, REDIS_PORT, Service
 from stack.errors import NotReadyError, StackError
 
@@ -245,8 +246,14 @@ class Readiness:
     def _fail(self, item: Waiting, container: Container, timeout: float | None) -> NotReadyError:
         when = f"after {timeout:g} s" if timeout is not None else "early"
         logs = self.docker.tail(container, LOG_LINES)
+        detail = item.detail
+        if item.service.role in APP_ROLES:
+            # What the container says it is doing (its phase, its stack, its logs).
+            why = diagnose.reason(self.docker, container)
+            if why:
+                detail = f"{detail}: {why}"
         return NotReadyError(
-            f"service '{item.service.name}' is not ready {when}: {item.detail}\n"
+            f"service '{item.service.name}' is not ready {when}: {detail}\n"
             f"last {LOG_LINES} log lines of {container.name}:\n{logs}"
         )
 

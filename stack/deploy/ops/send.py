@@ -34,6 +34,10 @@ def parse_json(text: str | None, kind: type, option: str) -> Any:
     return value
 
 
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
 def _jsonable(value: Any) -> Any:
     try:
         json.dumps(value)
@@ -54,7 +58,7 @@ def send(
     """Send task with JSON args/kwargs; with wait, block for its state and result."""
     from celery.exceptions import TimeoutError as CeleryTimeout
 
-    from stack.producer import connect_loaded
+    from stack.producer import topology_app
     from stack.settings.routes import Resolver
     from stack.topology.load import load
 
@@ -65,8 +69,11 @@ def send(
     if wait and topology.backend.type == "none":
         raise StackError(f"the topology of {topology.name} has no result backend: --wait needs one")
     queue = Resolver(topology).queue_of(task)
-    app = connect_loaded(loaded)
-    result = app.send_task(task, args=positional, kwargs=named)
+    app = topology_app(loaded)
+    try:
+        result = app.send_task(task, args=positional, kwargs=named)
+    except Exception as exc:  # kombu's OperationalError, after its publish retries
+        raise RuntimeStackError(f"cannot send {task}: {_one_line(exc)}") from None
     if not wait:
         return Sent(str(result.id), queue)
     try:
@@ -75,6 +82,10 @@ def send(
         raise RuntimeStackError(
             f"task {result.id} ({task}) did not finish within {timeout:g} s "
             f"(state {result.state}); is a worker consuming {queue}?"
+        ) from None
+    except Exception as exc:  # the result backend went away (each backend has its errors)
+        raise RuntimeStackError(
+            f"task {result.id} ({task}) was sent, but its result cannot be read: {_one_line(exc)}"
         ) from None
     if result.state == "FAILURE":
         value = f"{type(value).__name__}: {value}"

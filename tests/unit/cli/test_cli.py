@@ -90,20 +90,6 @@ def test_routes_exit_1_names_unconsumed_queue() -> None:
     assert "tasks.nowhere -> celery" in result.stderr
 
 
-def test_routes_with_app_resolves_registered_tasks() -> None:
-    # Its own process, as a user runs it: importing the demo's tasks module into the test
-    # process would clash with copies other tests import (Celery warns on such duplicates).
-    result = subprocess.run(
-        [sys.executable, "-m", "stack", "routes", COLORS_FILE, "--app", "--json"],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    tasks = {row["task"]: row["queue"] for row in json.loads(result.stdout)}
-    assert tasks["tasks.blue_task"] == "blue_queue"
-    assert tasks["tasks.green_task"] == "green_queue"
-    assert len(tasks) == 11  # every @app.task of examples/colors/tasks.py
-
-
 def test_routes_table_lists_the_consuming_workers() -> None:
     result = runner.invoke(app, ["routes", COLORS_FILE])
     assert result.exit_code == 0

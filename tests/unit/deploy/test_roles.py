@@ -28,6 +28,7 @@ EXPECTED = {
     Role.BEAT: {"APP_ROLES", "JOINING_ROLES"},
     Role.MONITOR: {"APP_ROLES"},
     Role.NETNS: {"STOPPED_LAST"},
+    Role.TASKS: set(),
     Role.NETWORK: set(),
     Role.VOLUME: set(),
     Role.IMAGE: set(),
