@@ -13,27 +13,16 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from stack.settings.celeryconf import settings
-from stack.topology.load import Loaded, load
+from stack.topology.load import load
 
 PROG = "stack celery"
 
 
-def topology_app(loaded: Loaded, broker_url: str, backend_url: str | None) -> Any:
-    """A Celery app carrying every setting the topology gives its processes."""
-    from celery import Celery
-
-    app = Celery(loaded.topology.name, set_as_current=False)
-    app.conf.update(settings(loaded.topology, broker_url, backend_url))
-    return app
-
-
 def app_for(path: str | Path | None) -> Any:
-    from stack.deploy.ops.endpoints import host_urls
+    """The topology's own app (stack.producer.topology_app), on the running stack's URLs."""
+    from stack.producer import topology_app
 
-    loaded = load(path, False)
-    broker, backend = host_urls(loaded)
-    return topology_app(loaded, broker, backend)
+    return topology_app(load(path, False))
 
 
 def run(app: Any, args: Sequence[str]) -> int:

@@ -3,6 +3,8 @@ broker here; the integration tests run it on real stacks)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -10,6 +12,7 @@ from typer.testing import CliRunner
 
 from stack.cli.main import app as cli
 from stack.deploy.ops import celery_cli
+from stack.producer import topology_app
 from stack.topology.load import load
 from tests.helpers import COLORS
 
@@ -17,7 +20,7 @@ LOADED = load(COLORS / "topology.yaml")
 
 
 def memory_app() -> Any:
-    return celery_cli.topology_app(LOADED, "memory://", None)
+    return topology_app(LOADED, "memory://", None)
 
 
 def test_the_app_has_the_topologys_queues_and_routes_and_the_users_code_is_not_imported() -> None:
@@ -26,11 +29,22 @@ def test_the_app_has_the_topologys_queues_and_routes_and_the_users_code_is_not_i
         "celery", "red_queue", "green_queue", "blue_queue"
     }  # fmt: skip
     assert app.amqp.router.route({}, "tasks.red_task")["queue"].name == "red_queue"
-    assert "tasks.red_task" not in app.tasks
+
+
+def test_the_users_code_is_not_imported() -> None:
+    # Its own process: another test may have imported the demo's tasks.py into this one.
+    probe = (
+        "import sys; from stack.producer import topology_app; from stack.topology.load import load;"
+        f" topology_app(load({str(COLORS / 'topology.yaml')!r}), 'memory://', None).finalize();"
+        " print('tasks' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
 
 
 def test_redis_urls_get_the_kits_transport() -> None:
-    app = celery_cli.topology_app(LOADED, "redis://:pw@127.0.0.1:1/0", None)
+    app = topology_app(LOADED, "redis://:pw@127.0.0.1:1/0", None)
     assert app.conf.broker_transport == "stack.container.transport:Transport"
 
 
