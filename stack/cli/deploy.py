@@ -49,7 +49,9 @@ def deploy(
     topology = loaded.topology
     for problem in loaded.warnings:
         output.problem(problem)
-    values = helm.apply_overrides(helm.values(topology, plan.images(topology)), set_values or [])
+    # A cluster pulls the topology's own images: STACK_*_IMAGE name this machine's copies.
+    cluster = plan.images(topology, env={})
+    values = helm.apply_overrides(helm.values(topology, cluster), set_values or [])
     name = release or topology.name
     manifest = helm_engine.deploy(helm.chart_dir(), values, name, namespace, dry_run=dry_run)
     if dry_run:

@@ -36,5 +36,7 @@ def write_all(loaded: Loaded, out_dir: Path, wheelhouse: Path | None) -> list[Pa
         from stack.deploy.render import helm
     except ImportError:  # pragma: no cover - present once the chart lands
         return written
-    written.append(helm.write_chart(topology, imgs, out_dir))
+    # A cluster pulls the topology's own images: STACK_*_IMAGE name this machine's copies.
+    cluster = replace(plan.images(topology, env={}), app=imgs.app)
+    written.append(helm.write_chart(topology, cluster, out_dir))
     return written

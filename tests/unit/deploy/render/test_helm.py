@@ -27,7 +27,7 @@ from stack.errors import RuntimeStackError, StackError
 from stack.topology import yamlio
 from stack.topology.load import load_string
 from stack.topology.model import Topology
-from tests.helpers import COLORS, ROOT
+from tests.helpers import COLORS, ROOT, project_copy
 
 GOLDEN = ROOT / "tests" / "golden" / "helm"
 UPDATE = os.environ.get("STACK_UPDATE_GOLDEN") == "1"
@@ -514,3 +514,23 @@ def test_a_topology_edited_in_the_values_rolls_every_app_pod() -> None:
     assert rolled(before, after) == APP_COMPONENTS
     assert all("checksum/topology" in after[name] for name in APP_COMPONENTS), after
     assert all(after[name]["team"] == "payments" for name in APP_COMPONENTS)
+
+
+def test_this_machines_image_overrides_stay_out_of_the_chart(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # STACK_*_IMAGE name copies on this machine (offline images); a cluster cannot pull them.
+    from stack.cli.main import app
+    from stack.deploy.render.write import write_all
+    from stack.topology.load import load
+
+    for name in ("PYTHON", "REDIS", "RABBITMQ"):
+        monkeypatch.setenv(f"STACK_{name}_IMAGE", f"only-here/{name.lower()}:1")
+    result = CliRunner().invoke(app, ["deploy", str(COLORS / "topology.yaml"), "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "only-here/" not in result.stdout
+    assert "image: redis:7-alpine" in result.stdout
+    out = tmp_path / "out"
+    write_all(load(project_copy(tmp_path / "proj", "topology.yaml", "imgs")), out, None)
+    assert "only-here/" not in (out / "helm" / "stack" / "values.yaml").read_text()
+    assert "only-here/redis:1" in (out / "compose.yaml").read_text()  # this machine's run
