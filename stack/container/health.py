@@ -34,6 +34,12 @@ def touch(name: str) -> None:
     (STATE_DIR / name).touch()
 
 
+def forget_ready() -> None:
+    """At a worker's or beat's start: the state dir can outlive the process (a pod's emptyDir
+    after a crash), and a ready file left by the last run would pass the probes too early."""
+    (STATE_DIR / READY).unlink(missing_ok=True)
+
+
 def install(app: Any) -> None:
     """Hook the health files into a Celery app's worker and beat."""
     from celery import bootsteps, signals

@@ -41,7 +41,9 @@ def main(argv: list[str] | None = None) -> None:
     # Celery restarts a worker on SIGHUP with os.execv(python, [python, *sys.argv]): make
     # that run this module again, not launch.py as a script without its package.
     sys.argv = ["-m", "stack.container.launch", *args]
-    from stack.container import phase
+    from stack.container import health, phase
+
+    health.forget_ready()
 
     # Where a start that never gets ready is stuck, for the host to read (phase.py).
     phase.enter(phase.IMPORTING)
