@@ -12,7 +12,7 @@ from typing import Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from stack.cli import deploy, operate_cmds, output, runtime_cmds, topology_cmds
+from stack.cli import deploy, dev_cmds, operate_cmds, output, runtime_cmds, topology_cmds
 from stack.errors import StackError, TopologyError
 
 
@@ -49,6 +49,7 @@ app.add_typer(topology_cmds.app)
 app.add_typer(runtime_cmds.app)
 app.add_typer(deploy.app)
 app.add_typer(operate_cmds.app)
+app.add_typer(dev_cmds.app)
 
 
 def main() -> None:

@@ -24,3 +24,9 @@ STATE_DIR = f"{TMP_DIR}/stack"  # the health files ($STACK_STATE_DIR)
 USER = "stack"
 UID = 10001
 GID = 10001
+# `stack dev` only (deploy/dev/): the host's checked copy of the app, mounted read-only over
+# APP_DIR; the next copy, imported once before it goes live; where each process records
+# the app modules it imported, so the host reloads only the processes an edit concerns.
+DEV_DIR = "/opt/stack-dev"
+DEV_NEXT = f"{DEV_DIR}/next"
+DEV_STATE = f"{DEV_DIR}/state"

@@ -107,6 +107,19 @@ def _tree(
     return files
 
 
+def app_root(loaded: Loaded) -> Path:
+    return (loaded.base_dir / loaded.topology.image.context).resolve()
+
+
+def app_files(loaded: Loaded, skip: tuple[Path, ...] = ()) -> dict[str, bytes]:
+    """The user's files that go into the image (and `stack dev`'s mirror), by relative path."""
+    root = app_root(loaded)
+    # A .dockerignore keeps data, builds and other noise out of the image and out of the
+    # code hash, so that editing them does not restart every app container.
+    tree = _tree(root, "", frozenset(p.resolve() for p in skip), dockerignored(root))
+    return {name[1:]: data for name, data in tree.items()}  # "/x.py" -> "x.py"
+
+
 def context_files(
     loaded: Loaded, imgs: ImageSet, wheelhouse: Path | None, skip: tuple[Path, ...] = ()
 ) -> dict[str, bytes]:
@@ -116,10 +129,8 @@ def context_files(
     which holds the secrets env file, when --out lies inside the app's context).
     """
     topology = loaded.topology
-    app_dir = (loaded.base_dir / topology.image.context).resolve()
-    # A .dockerignore keeps data, builds and other noise out of the image and out of the
-    # code hash, so that editing them does not restart every app container.
-    files = _tree(app_dir, "app", frozenset(p.resolve() for p in skip), dockerignored(app_dir))
+    app_dir = app_root(loaded)
+    files = {f"app/{name}": data for name, data in app_files(loaded, skip).items()}
     requirements = topology.image.requirements
     app_req = app_dir / requirements if requirements else None
     has_app_req = bool(app_req and app_req.is_file())

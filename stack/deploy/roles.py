@@ -36,3 +36,5 @@ JOINING_ROLES = frozenset({Role.WORKER, Role.BEAT})
 # `stack down` stops these after the apps, which finish and ack their tasks through the
 # broker, from the holder's namespace.
 STOPPED_LAST = INFRA_ROLES | {Role.NETNS}
+# Run the app from `stack dev`'s mounted copy and restart on its edits (deploy/dev/).
+DEV_ROLES = frozenset({Role.WORKER, Role.BEAT})

@@ -75,6 +75,8 @@ class Service:
     depends_on: tuple[str, ...] = ()
     stop_grace_period: int = 10
     hostname: str | None = None  # fixed hostname (rabbitmq's node name depends on it)
+    # Host directories mounted into the containers (`stack dev`): host path -> (path, mode).
+    binds: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 def broker_service(topology: Topology) -> str | None:

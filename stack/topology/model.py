@@ -249,6 +249,11 @@ class WorkerGroup(Model):
     grace_period: int | None = Field(
         None, ge=1, description="Seconds to finish running tasks on stop; default from time_limit."
     )
+    dev_restart: Literal["warm", "terminate"] = Field(
+        "warm",
+        description="How `stack dev` restarts the group on new code: warm (running tasks "
+        "finish first) or terminate (at once; acks_late tasks are redelivered).",
+    )
     resources: Resources = Resources()
     autoscale: Autoscale | None = None
     env: dict[EnvName, str] = Field(

@@ -181,7 +181,13 @@ class DockerClient:
         with errors(f"create container {spec.name}"):
             host_config = api.create_host_config(
                 port_bindings={key: bind for key, bind in spec.ports.items()} or None,
-                binds={name: {"bind": path, "mode": "rw"} for name, path in spec.volumes.items()}
+                binds={
+                    **{name: {"bind": path, "mode": "rw"} for name, path in spec.volumes.items()},
+                    **{
+                        host: {"bind": path, "mode": mode}
+                        for host, (path, mode) in spec.binds.items()
+                    },
+                }
                 or None,
                 restart_policy={"Name": "unless-stopped"},
                 network_mode=f"container:{spec.join}" if joined else spec.network,
@@ -196,7 +202,8 @@ class DockerClient:
                 environment=spec.environment,
                 labels=spec.labels,
                 ports=[int(key.split("/")[0]) for key in spec.ports],
-                volumes=list(spec.volumes.values()) or None,
+                volumes=[*spec.volumes.values(), *(path for path, _ in spec.binds.values())]
+                or None,
                 stop_timeout=spec.stop_timeout,
                 host_config=host_config,
                 networking_config=None
@@ -242,10 +249,18 @@ class DockerClient:
             container.reload()
         return container
 
-    def logs(self, container: Container, tail: int | str = "all", follow: bool = False) -> Any:
-        """Bytes (follow=False) or an iterator of byte chunks (follow=True)."""
+    def logs(
+        self,
+        container: Container,
+        tail: int | str = "all",
+        follow: bool = False,
+        since: float | None = None,
+    ) -> Any:
+        """Bytes (follow=False) or an iterator of byte chunks (follow=True); since: only
+        lines from that time on (epoch seconds)."""
+        extra = {} if since is None else {"since": since}
         with errors(f"logs of {container.name}"):
-            return container.logs(stream=follow, follow=follow, tail=tail)
+            return container.logs(stream=follow, follow=follow, tail=tail, **extra)
 
     def tail(self, container: Container, lines: int = 20) -> str:
         try:
@@ -277,6 +292,22 @@ class DockerClient:
         except (RuntimeStackError, docker.errors.APIError):
             return None
         return bytes(result.output or b"").decode("utf-8", "replace")
+
+    def exec_run(
+        self, container: Container, command: list[str], environment: dict[str, str]
+    ) -> tuple[int, str]:
+        """(exit code, stdout and stderr) of command run in a running container."""
+        with errors(f"exec in {container.name}"):
+            result = container.exec_run(command, environment=environment)
+        return int(result.exit_code), bytes(result.output or b"").decode("utf-8", "replace")
+
+    def signal(self, container: Container, name: str) -> None:
+        with errors(f"signal {name} to {container.name}"):
+            container.kill(signal=name)
+
+    def restart(self, container: Container, timeout: int) -> None:
+        with errors(f"restart container {container.name}"):
+            container.restart(timeout=timeout)
 
     def run_once(self, image: str, command: list[str], run: OneOff) -> RunResult:
         """Run a container with no network to its end, or until run.timeout, then remove it.

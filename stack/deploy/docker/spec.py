@@ -6,6 +6,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from stack.container import devstate
 from stack.deploy.docker import labels
 from stack.deploy.roles import Role
 from stack.deploy.secrets import Secrets, container_env
@@ -42,6 +43,7 @@ class ContainerSpec:
     hostname: str
     ports: dict[str, tuple[str, int | None]] = field(default_factory=dict)
     volumes: dict[str, str] = field(default_factory=dict)  # docker volume name -> mount path
+    binds: dict[str, tuple[str, str]] = field(default_factory=dict)  # host path -> (path, mode)
     healthcheck: dict[str, object] | None = None
     stop_timeout: int = 10
     init: bool = True
@@ -59,6 +61,8 @@ class ContainerSpec:
         data = asdict(self)
         data.pop("replica")
         data.pop("image_id")
+        if not data["binds"]:  # only `stack dev` mounts: other containers keep their hash
+            data.pop("binds")
         text = json.dumps(data, sort_keys=True, default=str)
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -134,6 +138,8 @@ def container_specs(
     specs = []
     for replica in range(1, service.replicas + 1):
         name = container_name(topology.name, service.name, replica)
+        if service.binds and devstate.ENV_STATE in env:  # where `stack dev` reads its record
+            env = {**env, devstate.ENV_ID: name}
         specs.append(
             ContainerSpec(
                 project=topology.name,
@@ -152,6 +158,7 @@ def container_specs(
                 hostname=service.hostname or name,
                 ports=ports,
                 volumes=volumes,
+                binds=dict(service.binds),
                 healthcheck=healthcheck(service.healthcheck) if service.healthcheck else None,
                 stop_timeout=service.stop_grace_period,
                 join=join,

@@ -34,6 +34,13 @@ def code_hash(files: dict[str, bytes], base_image_id: str, project: Project) -> 
     return context_hash({k: v for k, v in files.items() if k not in skip}, base_image_id)
 
 
+def kit_hash(files: dict[str, bytes], base_image_id: str, project: Project) -> str:
+    """code_hash without the app's own files: what `stack dev`'s containers share, since
+    they run the app from a mounted copy (deploy/dev/)."""
+    kept = {k: v for k, v in files.items() if not k.startswith("app/")}
+    return code_hash(kept, base_image_id, project)
+
+
 def topology_hash(project: Project) -> str:
     return hashlib.sha256(project.loaded.path.read_bytes()).hexdigest()
 
@@ -74,6 +81,7 @@ class AppImage:
     id: str
     built: bool
     code_hash: str  # labels.CODE_HASH: see code_hash()
+    kit_hash: str  # see kit_hash()
 
 
 def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> AppImage:
@@ -85,9 +93,10 @@ def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> 
     files = context_files(project.loaded, project.images, wheelhouse())
     digest = context_hash(files, base_id)
     code = code_hash(files, base_id, project)
+    kit = kit_hash(files, base_id, project)
     existing = docker.image(tag)
     if existing is not None and existing.labels.get(labels.CONFIG_HASH) == digest:
-        return AppImage(str(existing.id), False, code)
+        return AppImage(str(existing.id), False, code, kit)
     status(f"building {tag}")
     image_labels = {
         **labels.of(project.name, "app", Role.IMAGE, config_hash=digest),
@@ -108,4 +117,4 @@ def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> 
         raise RuntimeStackError(missing_message(missing, project)) from None
     built = docker.image(tag)
     assert built is not None  # the build succeeded and tagged it
-    return AppImage(str(built.id), True, code)
+    return AppImage(str(built.id), True, code, kit)

@@ -6,11 +6,12 @@ import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from rich.console import Console
 
+from stack.deploy.dev.mounts import DevMode
 from stack.deploy.docker import client as docker_client
 from stack.deploy.docker import labels, netns
 from stack.deploy.docker.client import Container, DockerClient
@@ -197,15 +198,23 @@ def up(
     path: str | Path | None = None,
     timeout: float = DEFAULT_TIMEOUT,
     console: Console | None = None,
+    dev: DevMode | None = None,
 ) -> UpResult:
-    """Bring the stack to the topology's state and return once every replica is ready."""
+    """Bring the stack to the topology's state and return once every replica is ready.
+
+    dev: under `stack dev`, workers and beat run the app from its mounted copy, so their
+    revision leaves the app's files out (an edit reloads them in place instead).
+    """
     started = time.monotonic()
     project = open_project(path)
+    if dev is not None:
+        project = replace(project, services=dev.services(project.services))
     docker = docker_client.get()
     with _status(console, f"checking the image of {project.name}") as update:
         app_image = ensure_app_image(docker, project, update)
     ids = image_ids(docker, project, app_image.id)
-    revisions = app_revisions(app_image.code_hash, project.topology, project.services)
+    code = app_image.code_hash if dev is None else app_image.kit_hash
+    revisions = app_revisions(code, project.topology, project.services)
     docker.ensure_network(project.name)
     for service in project.services:
         for volume in service.volumes:
