@@ -122,7 +122,9 @@ class TestDev:
         before, ids = _records(dev.path), _ids(docker_sdk, project)
         red = [name for name in before if "-red-" in name]
         others = [name for name in before if name not in red]
-        assert red and any("-blue-" in n for n in others) and any("-beat-" in n for n in others)
+        assert red
+        assert any("-blue-" in n for n in others)
+        assert any("-beat-" in n for n in others)
         assert not any("-green-" in n or "-colorful-" in n for n in ids), "--groups red,blue"
 
         running = app.send_task("tasks.red_task", kwargs={"delay": 3.0})
@@ -137,7 +139,8 @@ class TestDev:
         assert _ids(docker_sdk, project) == ids, "no container was replaced"
         dev.wait_for("reloaded in")
         said = [line for line in dev.dev_lines() if "reloaded in" in line]
-        assert said and all(line.startswith("dev | red: ") for line in said), said
+        assert said
+        assert all(line.startswith("dev | red: ") for line in said), said
 
     def test_broken_code_is_reported_and_the_old_code_keeps_serving(
         self, dev: Dev, docker_sdk: Any
@@ -147,7 +150,8 @@ class TestDev:
         helpers.write_text('VERSION = ("v3"\n', encoding="utf-8")
         text = dev.wait_for("red_helpers.py:1: SyntaxError")
         line = next(x for x in text.splitlines() if "red_helpers.py:1: SyntaxError" in x)
-        assert line.startswith("dev | red: ") and "still running the previous code" in line
+        assert line.startswith("dev | red: ")
+        assert "still running the previous code" in line
         assert app.send_task("tasks.red_version").get(timeout=30) == "v2"
 
         helpers.write_text('import no_such_module_xyz\nVERSION = "v3"\n', encoding="utf-8")
