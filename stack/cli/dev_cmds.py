@@ -32,6 +32,7 @@ def _log(container: str, line: str) -> None:
 @app.command()
 def dev(
     file: FileArg = None,
+    *,
     groups: Annotated[
         str | None,
         typer.Option("--groups", help="Run only these worker groups, e.g. red,blue."),
