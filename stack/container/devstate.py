@@ -17,6 +17,9 @@ from typing import Any
 
 ENV_STATE = "STACK_DEV_STATE"  # the state directory, mounted read-write from the host
 ENV_ID = "STACK_DEV_ID"  # this container's name: the record's file name
+# When the supervisor started this worker (container/devreload.py): an old worker still
+# finishing its tasks must not overwrite the record of the one that replaced it.
+ENV_GENERATION = "STACK_DEV_GENERATION"
 
 
 def imported(app_dir: Path) -> list[str]:
@@ -35,6 +38,7 @@ class Recorder:
         self.path = state_dir / f"{name}.json"
         self.app_dir = app_dir
         self.boot = f"{os.getpid()}-{time.time_ns()}"
+        self.generation = int(os.environ.get(ENV_GENERATION) or 0)
         self.seen = -1  # len(sys.modules) at the last record
 
     def record(self, **_: Any) -> None:
@@ -47,9 +51,11 @@ class Recorder:
             earlier = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             earlier = {}
+        if int(earlier.get("generation") or 0) > self.generation:
+            return
         if earlier.get("boot") == self.boot:
             files.update(earlier.get("files", ()))
-        data = {"boot": self.boot, "files": sorted(files)}
+        data = {"boot": self.boot, "generation": self.generation, "files": sorted(files)}
         partial = self.path.with_suffix(f".{os.getpid()}.tmp")
         partial.write_text(json.dumps(data), encoding="utf-8")
         partial.replace(self.path)  # the host never reads half a record

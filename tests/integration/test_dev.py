@@ -28,6 +28,13 @@ def red_version() -> str:
     from red_helpers import VERSION
 
     return VERSION
+
+
+@app.task(name="tasks.blue_version")
+def blue_version() -> str:
+    from blue_helpers import VERSION
+
+    return VERSION
 """
 
 
@@ -63,11 +70,20 @@ class Dev:
 def _prepare(path: Path) -> None:
     base = path.parent
     (base / "red_helpers.py").write_text('VERSION = "v1"\n', encoding="utf-8")
+    (base / "blue_helpers.py").write_text('VERSION = "b1"\n', encoding="utf-8")
     with (base / "tasks.py").open("a", encoding="utf-8") as tasks:
         tasks.write(LAZY_TASK)
     text = path.read_text(encoding="utf-8")
     path.write_text(
-        text.replace("routes:", "routes:\n  tasks.red_version: red_queue", 1), encoding="utf-8"
+        text.replace(
+            "routes:",
+            "routes:\n  tasks.red_version: red_queue\n  tasks.blue_version: blue_queue",
+            1,
+        ).replace(
+            "blue:     {queues: [blue_queue]",
+            "blue:     {queues: [blue_queue], dev_restart: terminate",
+        ),
+        encoding="utf-8",
     )
 
 
@@ -100,15 +116,17 @@ def _ids(docker_sdk: Any, project: str) -> dict[str, str]:
     return {c.name: c.id for c in found}
 
 
-def _value_becomes(app: Any, wanted: str, timeout: float = 60.0) -> float:
+def _value_becomes(
+    app: Any, wanted: str, timeout: float = 60.0, task: str = "tasks.red_version"
+) -> float:
     deadline = time.monotonic() + timeout
     value = None
     while time.monotonic() < deadline:
-        value = app.send_task("tasks.red_version").get(timeout=timeout)
+        value = app.send_task(task).get(timeout=timeout)
         if value == wanted:
             return time.monotonic()
         time.sleep(0.1)
-    raise AssertionError(f"tasks.red_version still returns {value!r}, not {wanted!r}")
+    raise AssertionError(f"{task} still returns {value!r}, not {wanted!r}")
 
 
 class TestDev:
@@ -160,6 +178,21 @@ class TestDev:
 
         helpers.write_text('VERSION = "v3"\n', encoding="utf-8")
         _value_becomes(app, "v3")
+
+    def test_a_terminate_group_reloads_in_place_and_alone(self, dev: Dev, docker_sdk: Any) -> None:
+        app = connect(dev.path)
+        assert app.send_task("tasks.blue_version").get(timeout=30) == "b1"
+        project = load(dev.path, full=False).topology.name
+        time.sleep(0.5)  # blue's record after the task that imported blue_helpers
+        before, ids = _records(dev.path), _ids(docker_sdk, project)
+        (dev.path.parent / "blue_helpers.py").write_text('VERSION = "b2"\n', encoding="utf-8")
+        _value_becomes(app, "b2", task="tasks.blue_version")
+        after = _records(dev.path)
+        changed = {name for name in before if after[name] != before[name]}
+        assert changed and all("-blue-" in name for name in changed), changed
+        assert _ids(docker_sdk, project) == ids, "no container was replaced"
+        dev.wait_for("blue_helpers.py)")
+        assert app.send_task("tasks.red_version").get(timeout=30) == "v3"
 
     def test_ctrl_c_leaves_the_stack_running(self, dev: Dev, docker_sdk: Any) -> None:
         app = connect(dev.path)

@@ -247,6 +247,7 @@ class CeleryCli:
             drawn = terminal.wait("workers:4/4")
             assert "celery events" in drawn
             assert "Workers online: " in drawn
+
             # A ^C that lands while kombu is inside a broker call can be swallowed by its
             # retry; a user presses it again, and so does the test, once a second.
             def quit_monitor() -> bool:

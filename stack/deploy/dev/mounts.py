@@ -11,11 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from stack.container import devstate, paths
+from stack.container import devreload, devstate, paths
 from stack.deploy.roles import DEV_ROLES, Role
 from stack.deploy.secrets import STATE_DIR
-from stack.deploy.services import Service
+from stack.deploy.services import LAUNCH, Service
 from stack.errors import StackError
+from stack.topology.model import Topology
+
+DEV_LAUNCH = ("python", "-m", "stack.container.devreload")
 
 
 @dataclass(frozen=True)
@@ -60,18 +63,26 @@ def chosen_groups(services: list[Service], groups: list[str] | None) -> set[str]
 
 
 def dev_services(
-    services: list[Service], dirs: DevDirs, groups: set[str] | None = None
+    topology: Topology, services: list[Service], dirs: DevDirs, groups: set[str] | None = None
 ) -> list[Service]:
-    """services with the app mounted from dirs into workers and beat; of the worker groups,
-    only those in groups (None: all)."""
+    """services with the app mounted from dirs into workers and beat, each worker under the
+    supervisor that reloads it (container/devreload.py); of the worker groups, only those in
+    groups (None: all)."""
     out = []
     for service in services:
         if service.role == Role.WORKER and groups is not None and service.name not in groups:
             continue
         if service.role in DEV_ROLES:
+            environment = {**service.environment, devstate.ENV_STATE: paths.DEV_STATE}
+            command = service.command
+            group = topology.workers.get(service.name)
+            if service.role == Role.WORKER and group is not None:
+                environment[devreload.ENV_RESTART] = group.dev_restart
+                command = (*DEV_LAUNCH, *command[len(LAUNCH) :])
             service = replace(
                 service,
-                environment={**service.environment, devstate.ENV_STATE: paths.DEV_STATE},
+                command=command,
+                environment=environment,
                 binds={
                     str(dirs.live): (paths.APP_DIR, "ro"),
                     str(dirs.next): (paths.DEV_NEXT, "ro"),
@@ -89,5 +100,5 @@ class DevMode:
     dirs: DevDirs
     groups: set[str] | None = None
 
-    def services(self, services: list[Service]) -> list[Service]:
-        return dev_services(services, self.dirs, self.groups)
+    def services(self, topology: Topology, services: list[Service]) -> list[Service]:
+        return dev_services(topology, services, self.dirs, self.groups)

@@ -16,6 +16,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from kombu.exceptions import KombuError
+
 from stack.container import paths
 from stack.deploy.context import EXCLUDED, app_files, app_root
 from stack.deploy.dev.logs import LogStreams
@@ -25,6 +27,8 @@ from stack.deploy.dev.plan import Process, Reload, changed_files, plan_reload, s
 from stack.deploy.docker import client as docker_client
 from stack.deploy.docker import labels
 from stack.deploy.docker.client import Container
+from stack.deploy.ops.control import Control
+from stack.deploy.ops.endpoints import host_urls
 from stack.deploy.ops.project import Project, open_project
 from stack.deploy.ops.up import UpResult, up
 from stack.deploy.roles import APP_ROLES, DEV_ROLES, Role
@@ -258,6 +262,8 @@ class DevSession:
             if name in by_name
         ]
 
+        self._stop_consuming(jobs)
+
         def one(job: tuple[str, Container]) -> None:
             service, container = job
             why = ", ".join(plan.because[service])
@@ -274,6 +280,42 @@ class DevSession:
         with ThreadPoolExecutor(max_workers=max(1, len(jobs))) as pool:
             list(pool.map(one, jobs))
 
+    def _stop_consuming(self, jobs: list[tuple[str, Container]]) -> None:
+        """Tell the workers about to reload to stop taking tasks (Celery's cancel_consumer).
+
+        A worker that stops as it takes a message holds it until its warm shutdown ends
+        (1.5 s or more: billiard's pool children sleep 1 s on exit); told first, it runs what
+        it holds on the old code and the rest waits in the queue for the new one.
+        """
+        nodes: dict[str, list[str]] = {}
+        for service, container in jobs:
+            if container.status == "running" and container.labels.get(labels.ROLE) == Role.WORKER:
+                nodes.setdefault(service, []).append(f"{service}@{container.name}")
+        if not nodes:
+            return
+        try:
+            broker, _ = host_urls(self.project.loaded)
+            with (
+                Control(self.project.topology, broker) as control,
+                control.app.connection_for_write() as conn,
+            ):
+                for service, names in sorted(nodes.items()):
+                    for queue in self.project.topology.workers[service].queues:
+                        control.app.control.cancel_consumer(
+                            queue,
+                            destination=names,
+                            connection=conn,
+                            reply=True,
+                            timeout=1.0,
+                            limit=len(names),
+                        )
+        except (
+            StackError,
+            OSError,
+            KombuError,
+        ) as exc:  # the reload goes on: a held task starts later
+            self.say(f"could not tell the workers to stop consuming first: {exc}")
+
     def restart_one(self, service: str, container: Container) -> bool:
         """Restart container's process on the live copy; True once it recorded a new boot."""
         record = self._record(container.name) or {}
@@ -282,14 +324,10 @@ class DevSession:
         role = container.labels.get(labels.ROLE)
         if container.status != "running":
             self.docker.restart(container, grace)
-        elif role == Role.WORKER and group is not None and group.dev_restart == "warm":
-            # Celery's own restart: a warm shutdown (running tasks finish), then the same
-            # command again in the same process and container (launch.py).
-            self.docker.signal(container, "SIGHUP")
         elif role == Role.WORKER:
-            # Celery's cold shutdown: running tasks stop, unacked messages go back to the
-            # queue; Docker's restart policy starts the container again.
-            self.docker.signal(container, "SIGQUIT")
+            # The worker's supervisor starts a new worker and stops the old one, warm
+            # (running tasks finish) or, `dev_restart: terminate`, cold (container/devreload.py).
+            self.docker.signal(container, "SIGHUP")
         else:
             self.docker.restart(container, grace)
         deadline = time.monotonic() + grace + RELOAD_TIMEOUT

@@ -208,7 +208,7 @@ def up(
     started = time.monotonic()
     project = open_project(path)
     if dev is not None:
-        project = replace(project, services=dev.services(project.services))
+        project = replace(project, services=dev.services(project.topology, project.services))
     docker = docker_client.get()
     with _status(console, f"checking the image of {project.name}") as update:
         app_image = ensure_app_image(docker, project, update)
