@@ -189,7 +189,8 @@ class TestDev:
         _value_becomes(app, "b2", task="tasks.blue_version")
         after = _records(dev.path)
         changed = {name for name in before if after[name] != before[name]}
-        assert changed and all("-blue-" in name for name in changed), changed
+        assert changed
+        assert all("-blue-" in name for name in changed), changed
         assert _ids(docker_sdk, project) == ids, "no container was replaced"
         dev.wait_for("blue_helpers.py)")
         assert app.send_task("tasks.red_version").get(timeout=30) == "v3"

@@ -83,7 +83,8 @@ def test_sighup_starts_the_new_worker_while_the_old_one_stops(
         assert [e[0] for e in seen if e[1] == old] == ["start", stop, "exit"]
         started = next(e[2] for e in seen if e[0] == "start" and e[1] == new)
         exited = next(e[2] for e in seen if e[0] == "exit")
-        assert isinstance(started, float) and isinstance(exited, float)
+        assert isinstance(started, float)
+        assert isinstance(exited, float)
         assert started < exited, "the new worker started before the old one finished"
         assert process.poll() is None, "the container goes on with the new worker"
     finally:
