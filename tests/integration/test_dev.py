@@ -195,6 +195,25 @@ class TestDev:
         dev.wait_for("blue_helpers.py)")
         assert app.send_task("tasks.red_version").get(timeout=30) == "v3"
 
+    def test_a_topology_edit_rebuilds_and_recreates_what_changed(
+        self, dev: Dev, docker_sdk: Any
+    ) -> None:
+        project = load(dev.path, full=False).topology.name
+        ids = _ids(docker_sdk, project)
+        text = dev.path.read_text(encoding="utf-8")
+        edited = text.replace("concurrency: 2, replicas: 1", "concurrency: 3, replicas: 1", 1)
+        assert edited != text
+        dev.path.write_text(edited, encoding="utf-8")
+        dev.wait_for("rebuilding the image and running `stack up`")
+        dev.wait_for("recreated, ", timeout=180)
+        now = _ids(docker_sdk, project)
+        red = {name for name in ids if "-red-" in name}
+        assert red
+        assert all(now[name] != ids[name] for name in red), "red was recreated"
+        assert all(now[name] == ids[name] for name in ids if "-blue-" in name)
+        app = connect(dev.path)
+        assert app.send_task("tasks.red_version").get(timeout=60) == "v3"
+
     def test_ctrl_c_leaves_the_stack_running(self, dev: Dev, docker_sdk: Any) -> None:
         app = connect(dev.path)
         dev.process.send_signal(signal.SIGINT)

@@ -229,6 +229,7 @@ class DevSession:
         """Import the next copy in one container of each group concerned, in parallel."""
         by_name = {c.name: c for c in self._containers(DEV_ROLES)}
         processes = {p.container: p for p in self._processes()}
+        available = set(self.next_files())
 
         def one(service: str) -> tuple[str, list[str]]:
             running = [name for name in plan.restart[service] if name in by_name]
@@ -236,7 +237,7 @@ class DevSession:
                 return service, []
             container = by_name[running[0]]
             imported = processes[container.name].imported or frozenset()
-            modules = sorted((imported | set(plan.because[service])) & set(self.next_files()))
+            modules = sorted((imported | set(plan.because[service])) & available)
             code, output = self.docker.exec_run(
                 container,
                 ["python", "-m", "stack.container.devcheck", *modules],
