@@ -1,4 +1,4 @@
-"""Commands that watch and steer a running topology: celery, top.
+"""Commands that watch and steer a running topology: celery, requeue, top.
 
 Celery is imported inside each command, so `stack --help` stays fast.
 """
@@ -35,6 +35,25 @@ def celery(ctx: typer.Context, file: FileOpt = None) -> None:
     code = run(app_for(file), ctx.args)
     if code:
         raise typer.Exit(code)
+
+
+@app.command()
+def requeue(
+    file: FileArg = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Move at most this many.")
+    ] = None,
+) -> None:
+    """Send the tasks in the dead-letter queue (stack.dead: their worker process died in
+    each of max_deliveries deliveries) back to the queues they came from."""
+    from stack.deploy.ops.deadletters import requeue as run_requeue
+
+    moved = run_requeue(file, limit)
+    if not moved:
+        typer.echo("no dead letters")
+        return
+    for routing_key, count in sorted(moved.items()):
+        typer.echo(f"{count} back to {routing_key or '(the default exchange)'}")
 
 
 @app.command()

@@ -7,6 +7,8 @@ from typing import Any
 from rich.console import Group
 from rich.table import Table
 
+from stack.settings.deadletter import DEAD_QUEUE
+
 
 def _steps(steps: dict[int, int] | None) -> str:
     """Pending per priority step, only the non-empty ones besides the base list."""
@@ -47,6 +49,9 @@ def render(data: dict[str, Any], updated: str | None = None, status: str | None 
         parts += [f"[bold]stack top[/] {data['project']}  updated {updated}  [dim]{KEYS}[/]"]
         parts += [status or "", ""]
     parts += [groups, "", queues]
+    if data.get("dead_letters"):
+        dead = f"[red]dead letters: {data['dead_letters']}[/] in {DEAD_QUEUE}"
+        parts += ["", f"{dead} (their worker process died max_deliveries times; `stack requeue`)"]
     if data["drift"]:
         drift = Table("node", "queues", title="[yellow]workers outside the topology[/]",
                       box=None, pad_edge=False, title_justify="left")  # fmt: skip

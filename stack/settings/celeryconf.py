@@ -9,6 +9,9 @@ from stack.settings.helpers import PREFIX, ROUTER
 from stack.settings.rules import Rules, is_exact, route_key
 from stack.topology.durations import cron_fields
 
+# A group's max_deliveries, read by its workers' request class (container/deliveries.py).
+MAX_DELIVERIES = "stack_max_deliveries"
+
 if TYPE_CHECKING:  # the model imports pydantic; containers assemble settings without it
     from stack.topology.model import BeatEntry, Topology, WorkerGroup
 
@@ -223,6 +226,8 @@ def group_settings(group: WorkerGroup) -> dict[str, Any]:
         "task_reject_on_worker_lost": group.reject_on_worker_lost,
         "worker_concurrency": group.effective_concurrency,
     }
+    if group.acks_late and group.reject_on_worker_lost:
+        conf[MAX_DELIVERIES] = group.max_deliveries
     if group.ignore_result:
         conf["task_ignore_result"] = True
     if group.time_limit is not None:

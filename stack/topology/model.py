@@ -232,6 +232,15 @@ class WorkerGroup(Model):
     reject_on_worker_lost: bool = Field(
         True, description="Requeue a task whose worker process died (with acks_late)."
     )
+    # 3: one death can be the machine's (the OOM killer for a neighbour, a node lost); a task
+    # that takes its process down three times in a row is the cause, and stops there.
+    max_deliveries: int = Field(
+        3,
+        ge=1,
+        description="Deliveries of a task whose worker process dies each time (OOM, segfault) "
+        "before it moves to the dead-letter queue stack.dead (with acks_late and "
+        "reject_on_worker_lost).",
+    )
     ignore_result: bool = Field(
         False,
         description="Store no results of the tasks this group runs (faster; only where "

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stack.settings.deadletter import DEAD_QUEUE
 from stack.topology.model import Topology
 
 # kombu's Redis transport: priority steps 0 (the queue's own list), 3, 6 and 9
@@ -76,11 +77,13 @@ def snapshot(topology: Topology, seen: Observed) -> dict[str, Any]:
                 "groups": list(expected.get(queue, ())),
             }
         )
+    dead = None if seen.pending is None else sum(seen.pending.get(DEAD_QUEUE, {}).values())
     drift = [
         {"node": node, "queues": sorted(seen.queues_of[node])}
         for node in sorted(set(seen.queues_of) - seen.own_nodes)
     ]
-    return {"project": topology.name, "groups": groups, "queues": queues, "drift": drift}
+    return {"project": topology.name, "groups": groups, "queues": queues,
+            "dead_letters": dead, "drift": drift}  # fmt: skip
 
 
 def counts(replies: Mapping[str, Any] | None) -> dict[str, int]:
@@ -120,7 +123,9 @@ def observe(path: str | Path | None, timeout: float = 1.0) -> dict[str, Any]:
         replicas[name] = (len(mine), service.replicas)
         own |= {node_name(service, c) for c in mine}
     try:
-        pending: dict[str, dict[int, int]] | None = broker_pending(broker, topology.all_queues)
+        pending: dict[str, dict[int, int]] | None = broker_pending(
+            broker, [*topology.all_queues, DEAD_QUEUE]
+        )
     except Exception:  # an unreachable broker: pending unknown, shown as null
         pending = None
     with Control(topology, broker) as control:
