@@ -96,3 +96,23 @@ def test_the_cli_prints_one_snapshot_as_json_or_tables(monkeypatch: pytest.Monke
     result = CliRunner().invoke(cli, ["top", "t.yaml", "--json"])
     assert result.exit_code == 1
     assert "--json needs --once" in result.output
+
+
+def test_dead_letters_are_counted_and_shown_only_when_there_are_some() -> None:
+    from stack.cli.output import out
+    from stack.cli.top_view import render
+    from stack.settings.deadletter import DEAD_QUEUE
+
+    pending = {"red_queue": {0: 1}, DEAD_QUEUE: {0: 2, 9: 1}}
+    data = snapshot(TOPOLOGY, seen(pending=pending))
+    assert data["dead_letters"] == 3
+    assert DEAD_QUEUE not in {q["name"] for q in data["queues"]}, "no row of its own"
+    assert snapshot(TOPOLOGY, seen())["dead_letters"] == 0
+    assert snapshot(TOPOLOGY, seen(pending=None))["dead_letters"] is None
+    console = out()
+    with console.capture() as captured:
+        console.print(render(data))
+    assert f"dead letters: 3 in {DEAD_QUEUE}" in captured.get()
+    with console.capture() as captured:
+        console.print(render(snapshot(TOPOLOGY, seen())))
+    assert "dead letters" not in captured.get()
