@@ -19,13 +19,13 @@ import os
 import signal
 import sys
 import time
-from types import FrameType
 
 from stack.container import devstate
 
 ENV_RESTART = "STACK_DEV_RESTART"  # warm | terminate: how the old worker stops on a reload
 STOP_SIGNALS = {"warm": signal.SIGTERM, "terminate": signal.SIGQUIT}
 FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+WAITED = {signal.SIGCHLD, signal.SIGHUP, *FORWARDED}
 
 
 def exit_status(wait_status: int) -> int:
@@ -35,50 +35,59 @@ def exit_status(wait_status: int) -> int:
 
 
 class Supervisor:
+    """Signals are taken one at a time from a blocked set (sigwaitinfo), not by handlers:
+    a reload cannot interrupt a spawn, and a stop cannot miss a child started just before."""
+
     def __init__(self, command: list[str], stop: signal.Signals) -> None:
         self.command = command  # the worker's command line, run again on each reload
         self.stop = stop
         self.current = 0  # the newest child's pid
         self.children: set[int] = set()
         self.ending = False  # a stop signal came: no more reloads
+        self.status = 0  # the newest child's exit status, once it exited
 
     def spawn(self) -> None:
         # The clock, not a count: it keeps growing across restarts of the container.
         env = {**os.environ, devstate.ENV_GENERATION: str(time.time_ns())}
-        self.current = os.posix_spawn(self.command[0], self.command, env)
+        # The child starts with no signal blocked: the mask is the supervisor's alone.
+        self.current = os.posix_spawn(self.command[0], self.command, env, setsigmask=())
         self.children.add(self.current)
 
     def send(self, pid: int, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError):  # exited, not reaped yet
             os.kill(pid, signum)
 
-    def reload(self, _signum: int, _frame: FrameType | None) -> None:
-        if self.ending:
-            return
-        self.send(self.current, self.stop)
-        self.spawn()
+    def handle(self, signum: int) -> None:
+        if signum == signal.SIGHUP and not self.ending:
+            self.send(self.current, self.stop)
+            self.spawn()
+        elif signum in FORWARDED:
+            self.ending = True
+            for pid in sorted(self.children):
+                self.send(pid, signum)
 
-    def forward(self, signum: int, _frame: FrameType | None) -> None:
-        self.ending = True
-        for pid in list(self.children):
-            self.send(pid, signum)
-
-    def run(self) -> int:
-        signal.signal(signal.SIGHUP, self.reload)
-        for signum in FORWARDED:
-            signal.signal(signum, self.forward)
-        self.spawn()
-        status = 0
+    def reap(self) -> None:
+        """Every child that exited (one SIGCHLD may stand for several)."""
         while self.children:
             try:
-                pid, wait_status = os.waitpid(-1, 0)  # signals are handled while it waits
+                pid, wait_status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
-                break
+                self.children.clear()
+                return
+            if pid == 0:
+                return
             self.children.discard(pid)
             if pid == self.current:
-                status = exit_status(wait_status)
+                self.status = exit_status(wait_status)
                 self.ending = True  # the worker ended by itself: the container ends with it
-        return status
+
+    def run(self) -> int:
+        signal.pthread_sigmask(signal.SIG_BLOCK, WAITED)
+        self.spawn()
+        while self.children:
+            self.handle(signal.sigwaitinfo(WAITED).si_signo)
+            self.reap()
+        return self.status
 
 
 def main(argv: list[str] | None = None) -> None:

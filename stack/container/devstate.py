@@ -8,6 +8,7 @@ task's body); each start writes a new boot id, which tells the host the reload i
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import sys
@@ -46,19 +47,22 @@ class Recorder:
             return
         self.seen = len(sys.modules)
         files = set(imported(self.app_dir))
-        # The pool's children share the record: keep what another child recorded.
-        try:
-            earlier = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            earlier = {}
-        if int(earlier.get("generation") or 0) > self.generation:
-            return
-        if earlier.get("boot") == self.boot:
-            files.update(earlier.get("files", ()))
-        data = {"boot": self.boot, "generation": self.generation, "files": sorted(files)}
-        partial = self.path.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps(data), encoding="utf-8")
-        partial.replace(self.path)  # the host never reads half a record
+        # The pool's children and a draining old worker share the record: one at a time
+        # (flock on a sidecar), keeping what another child of this boot recorded.
+        with self.path.with_suffix(".lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                earlier = json.loads(self.path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                earlier = {}
+            if int(earlier.get("generation") or 0) > self.generation:
+                return
+            if earlier.get("boot") == self.boot:
+                files.update(earlier.get("files", ()))
+            data = {"boot": self.boot, "generation": self.generation, "files": sorted(files)}
+            partial = self.path.with_suffix(f".{os.getpid()}.tmp")
+            partial.write_text(json.dumps(data), encoding="utf-8")
+            partial.replace(self.path)  # the host never reads half a record
 
 
 def install(app_dir: Path) -> Recorder | None:

@@ -41,5 +41,7 @@ def republish(
             correlation_id=properties.get("correlation_id"),
             reply_to=properties.get("reply_to"),
             declare=list(declare),
+            # Bounded: a worker's main loop must not wait out a broker outage here.
             retry=True,
+            retry_policy=app.conf.task_publish_retry_policy,
         )

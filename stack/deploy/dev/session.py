@@ -27,6 +27,7 @@ from stack.deploy.dev.plan import Process, Reload, changed_files, plan_reload, s
 from stack.deploy.docker import client as docker_client
 from stack.deploy.docker import labels
 from stack.deploy.docker.client import Container
+from stack.deploy.ops import steer
 from stack.deploy.ops.control import Control
 from stack.deploy.ops.endpoints import host_urls
 from stack.deploy.ops.project import Project, open_project
@@ -296,20 +297,10 @@ class DevSession:
             return
         try:
             broker, _ = host_urls(self.project.loaded)
-            with (
-                Control(self.project.topology, broker) as control,
-                control.app.connection_for_write() as conn,
-            ):
+            with Control(self.project.topology, broker) as control:
                 for service, names in sorted(nodes.items()):
-                    for queue in self.project.topology.workers[service].queues:
-                        control.app.control.cancel_consumer(
-                            queue,
-                            destination=names,
-                            connection=conn,
-                            reply=True,
-                            timeout=1.0,
-                            limit=len(names),
-                        )
+                    queues = self.project.topology.workers[service].queues
+                    steer.consumers(control, queues, names, timeout=1.0)
         except (
             StackError,
             OSError,

@@ -1,6 +1,6 @@
 """`stack requeue`: send the dead letters (container/deliveries.py) back where they came from.
 
-Each goes back to the exchange and routing key it was first delivered from, with its
+Each goes back to the queue it was delivered from (by the default exchange), with its
 delivery count gone, so it gets max_deliveries deliveries again; it is acknowledged in the
 dead-letter queue only once it was published.
 """

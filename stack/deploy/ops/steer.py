@@ -9,6 +9,7 @@ add_consumer would start every worker on the queue.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from stack.deploy.ops.control import Control
@@ -24,6 +25,23 @@ def group_nodes(control: Control, group: str, timeout: float = 1.0) -> list[str]
     return sorted(node for node in replies if node.partition("@")[0] == group)
 
 
+def consumers(
+    control: Control,
+    queues: Sequence[str],
+    nodes: list[str],
+    *,
+    resume: bool = False,
+    timeout: float = 2.0,
+) -> None:
+    """Tell nodes to stop (cancel_consumer) or start again (add_consumer) consuming queues,
+    waiting up to timeout for each node's answer."""
+    command = control.app.control.add_consumer if resume else control.app.control.cancel_consumer
+    with control.app.connection_for_write() as conn:
+        for queue in queues:
+            command(queue, destination=nodes, connection=conn, reply=True, timeout=timeout,
+                    limit=len(nodes))  # fmt: skip
+
+
 def drain(path: str | Path | None, group: str, resume: bool = False) -> list[str]:
     """Stop (or restart) the group's consumers on each of its queues; the nodes told."""
     loaded = load(path, False)
@@ -35,26 +53,7 @@ def drain(path: str | Path | None, group: str, resume: bool = False) -> list[str
         nodes = group_nodes(control, group)
         if not nodes:
             raise StackError(f"no worker of group '{group}' answers")
-        with control.app.connection_for_write() as conn:
-            for queue in spec.queues:
-                if resume:
-                    control.app.control.add_consumer(
-                        queue,
-                        destination=nodes,
-                        connection=conn,
-                        reply=True,
-                        timeout=2.0,
-                        limit=len(nodes),
-                    )
-                else:
-                    control.app.control.cancel_consumer(
-                        queue,
-                        destination=nodes,
-                        connection=conn,
-                        reply=True,
-                        timeout=2.0,
-                        limit=len(nodes),
-                    )
+        consumers(control, spec.queues, nodes, resume=resume, timeout=2.0)
     return nodes
 
 

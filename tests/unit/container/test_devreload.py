@@ -139,3 +139,28 @@ def test_an_old_worker_does_not_overwrite_the_record_of_its_replacement(
     newer = devstate.Recorder(tmp_path, "c", tmp_path / "app")
     newer.record()
     assert json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))["boot"] == newer.boot
+
+
+def running(script: Path) -> list[int]:
+    """The processes whose command line runs script."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:  # not a process, or it just ended
+            continue
+        if str(script).encode() in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def test_reloads_and_a_stop_in_a_burst_leave_no_worker_behind(tmp_path: Path) -> None:
+    process = supervise(tmp_path, "SIGTERM", drain=0.3)
+    for _ in range(5):  # faster than a worker starts: each reload meets a spawn under way
+        process.send_signal(signal.SIGHUP)
+        time.sleep(0.01)
+    process.send_signal(signal.SIGTERM)
+    # The newest worker's status: 0, or SIGTERM's if it came before its handlers were set.
+    assert process.wait(timeout=20) in (0, 128 + signal.SIGTERM)
+    assert running(tmp_path / "worker.py") == []
+    assert [e[0] for e in events(tmp_path / "log")].count("start") >= 1
