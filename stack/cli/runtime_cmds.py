@@ -58,6 +58,8 @@ def up(file: FileArg = None, timeout: TimeoutOpt = 120.0) -> None:
             f"Flower: {result.flower_url}  user [bold]{result.flower_user}[/], "
             f"password: FLOWER_PASSWORD in {result.secrets_file}"
         )
+    if result.metrics_url:
+        output.out().print(f"Metrics: {result.metrics_url}")
 
 
 @app.command()
@@ -125,6 +127,8 @@ def _print_status(data: dict[str, Any]) -> None:
     output.out().print(f"broker: {data['broker'] or 'not running'}")
     if data["flower"]:
         output.out().print(f"flower: {data['flower']}")
+    if data.get("metrics"):
+        output.out().print(f"metrics: {data['metrics']}")
 
 
 @app.command()

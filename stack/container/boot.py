@@ -14,7 +14,7 @@ from pathlib import Path
 
 from celery import signals
 
-from stack.container import deliveries, devstate, health, paths
+from stack.container import devstate, health, paths, requests
 from stack.container.startup import freeze_heap, wait_for_broker
 from stack.container.userapp import load_app
 from stack.settings import guards, snapshot
@@ -26,17 +26,7 @@ BACKEND_URL = os.environ.get("STACK_RESULT_BACKEND") or None
 GROUP = os.environ.get("STACK_GROUP") or None
 
 
-def _snapshot() -> tuple[snapshot.Snapshot, str]:
-    """The image's snapshot if it fits the topology file, else one taken from the file now."""
-    taken = snapshot.read(TOPOLOGY, os.environ.get("STACK_SNAPSHOT", paths.SNAPSHOT))
-    if taken is not None:
-        return taken, "snapshot"
-    from stack.topology.load import load
-
-    return snapshot.of(load(TOPOLOGY).topology), "topology"
-
-
-_snap, SOURCE = _snapshot()
+_snap, SOURCE = snapshot.current(TOPOLOGY, os.environ.get("STACK_SNAPSHOT", paths.SNAPSHOT))
 _conf = _snap.settings(BROKER_URL, BACKEND_URL, GROUP)
 if _conf is None:
     sys.exit(f"stack: STACK_GROUP={GROUP!r} is not a worker group of {TOPOLOGY}")
@@ -44,7 +34,7 @@ app = load_app(_snap.app, APP_DIR)
 app.conf.update(_conf)
 guards.install(app, _snap.broker_type, _snap.visibility_timeout, _snap.ignored_queues)
 health.install(app)
-deliveries.install(app)
+requests.install(app)
 devstate.install(APP_DIR)
 signals.worker_before_create_process.connect(freeze_heap, weak=False)
 signals.worker_ready.connect(freeze_heap, weak=False)

@@ -18,11 +18,11 @@ from typing import Any
 
 from billiard.exceptions import WorkerLostError
 from celery import signals
-from celery.utils.imports import symbol_by_name
 from celery.utils.saferepr import saferepr
 from celery.worker import state
 from celery.worker.request import Request as CeleryRequest
 
+from stack.container.outcomes import OUTCOMES
 from stack.settings.celeryconf import MAX_DELIVERIES
 from stack.settings.deadletter import (
     DEAD_QUEUE,
@@ -64,7 +64,7 @@ def consumed_queue(app: Any, exchange: str, routing_key: str) -> str | None:
 
 
 class Counting(CeleryRequest):  # type: ignore[misc]
-    """Mixed in before a task's own request class (Celery's, or one a task names)."""
+    """Mixed in before a task's own request class (container/requests.py)."""
 
     _stack_lost = False
     _stack_exc_info: Any = None
@@ -94,6 +94,7 @@ class Counting(CeleryRequest):  # type: ignore[misc]
             super().reject(requeue=True)
             return
         self.acknowledge()
+        OUTCOMES.note("lost")
         if dead is not None:
             self._record_dead(dead)
 
@@ -137,33 +138,3 @@ class Counting(CeleryRequest):  # type: ignore[misc]
         finally:
             self.task.request_stack.pop()
         self.send_event("task-failed", exception=saferepr(reason), traceback=traceback)
-
-
-_classes: dict[type, type] = {}
-
-
-def counting(base: type) -> type:
-    """base with the counting mixed in before it (one class per base)."""
-    if issubclass(base, Counting):
-        return base
-    if base not in _classes:
-        _classes[base] = type(f"Counting{base.__name__}", (Counting, base), {})
-    return _classes[base]
-
-
-def _install_on_tasks(sender: Any, **_: Any) -> None:
-    # Per task: a task made with base=SomeTask(celery.Task) does not inherit app.Task's
-    # Request, and a task's own request class stays underneath.
-    for task in sender.tasks.values():
-        type(task).Request = counting(symbol_by_name(task.Request))
-
-
-def install(app: Any) -> None:
-    """Every task of app gets the counting request class (where the group sets a limit)."""
-    if not app.conf.get(SETTING):
-        return
-    app.Task.Request = counting(symbol_by_name(app.Task.Request))  # tasks defined later
-    if app.finalized:
-        _install_on_tasks(app)  # sender: the app, as the signal sends it
-    else:
-        app.on_after_finalize.connect(_install_on_tasks, weak=False)

@@ -57,6 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     except StackError as exc:  # the app cannot be imported: Celery's message, one line
         sys.exit(f"stack: {exc}")
     phase.install(app, watch, name)
+    if name == "beat" or {"-B", "--beat"} & set(options):  # here: a scheduler may need Django
+        from stack.container import beatstate
+
+        beatstate.install(app)
 
     command = _command(name)
     # What the umbrella command does before it hands over: the app's own extra options,

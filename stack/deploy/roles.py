@@ -17,6 +17,7 @@ class Role(StrEnum):
     WORKER = "worker"
     BEAT = "beat"
     MONITOR = "monitor"  # Flower
+    METRICS = "metrics"  # the Prometheus exporter (container/exporter.py)
     # The do-nothing container whose network namespace workers and beat share (netns.py).
     NETNS = "netns"
     # A one-off run of the app image that lists the app's registered tasks (ops/registered.py).
@@ -28,7 +29,7 @@ class Role(StrEnum):
 
 
 # Run the app image: built from the user's code, hashed by revision.app_revisions.
-APP_ROLES = frozenset({Role.WORKER, Role.BEAT, Role.MONITOR})
+APP_ROLES = frozenset({Role.WORKER, Role.BEAT, Role.MONITOR, Role.METRICS})
 # The servers the apps connect to: `stack up` starts them alongside the apps, not after.
 INFRA_ROLES = frozenset({Role.BROKER, Role.BACKEND})
 # Publish nothing and are connected to by nobody: they join the holder's namespace.

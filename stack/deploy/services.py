@@ -8,11 +8,14 @@ from dataclasses import dataclass, field
 
 from stack.container import health, paths
 from stack.deploy.roles import Role
+from stack.settings.depths import MANAGEMENT_PORT
 from stack.topology.model import Topology, WorkerGroup
 
 # Celery's worker and beat commands without the `celery` umbrella's imports (launch.py).
 LAUNCH = ("python", "-m", "stack.container.launch")
 FLOWER_PORT = 5555
+METRICS_PORT = 9808  # the exporter's (container/exporter.py PORT, HEALTH)
+METRICS_HEALTH = "/healthz"
 REDIS_PORT = 6379
 AMQP_PORT = 5672
 
@@ -121,14 +124,15 @@ def infrastructure(topology: Topology, imgs: ImageSet) -> list[Service]:
                 command=("rabbitmq-server",),
                 environment={
                     "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS": f"-rabbit consumer_timeout {timeout_ms}",
-                    # Flower counts a RabbitMQ queue through the management API only.
+                    # Flower counts a RabbitMQ queue through the management API only; the
+                    # exporter and `stack top` read the oldest message's age there.
                     **(
                         {"RABBITMQ_ENABLED_PLUGINS": "rabbitmq_management"}
-                        if topology.monitor.flower
+                        if management(topology)
                         else {}
                     ),
                 },
-                ports=(AMQP_PORT,),
+                ports=(AMQP_PORT, MANAGEMENT_PORT) if management(topology) else (AMQP_PORT,),
                 host_ports={AMQP_PORT: topology.broker.port} if topology.broker.port else {},
                 volumes={"rabbitmq-data": "/var/lib/rabbitmq/mnesia"},
                 healthcheck=Healthcheck(
@@ -144,6 +148,11 @@ def infrastructure(topology: Topology, imgs: ImageSet) -> list[Service]:
             )
         )
     return services
+
+
+def management(topology: Topology) -> bool:
+    """Whether RabbitMQ runs its management API (for Flower, the exporter and `stack top`)."""
+    return topology.monitor.flower or topology.monitor.metrics
 
 
 def _depends(topology: Topology) -> tuple[str, ...]:
@@ -255,6 +264,29 @@ def app_services(topology: Topology, imgs: ImageSet) -> list[Service]:
                 environment=app_environment(topology),
                 ports=(FLOWER_PORT,),
                 host_ports={FLOWER_PORT: topology.monitor.port} if topology.monitor.port else {},
+                healthcheck=Healthcheck(test=("CMD", "python", "-c", probe)),
+                depends_on=deps,
+            )
+        )
+    if topology.monitor.metrics:
+        # /healthz, not a scrape: each scrape asks the broker and every worker.
+        probe = (
+            "import urllib.request as u; "
+            f"u.urlopen('http://127.0.0.1:{METRICS_PORT}{METRICS_HEALTH}', timeout=3)"
+        )
+        services.append(
+            Service(
+                name="metrics",
+                role=Role.METRICS,
+                image=imgs.app,
+                command=("python", "-m", "stack.container.exporter"),
+                environment=app_environment(topology),
+                ports=(METRICS_PORT,),
+                host_ports=(
+                    {METRICS_PORT: topology.monitor.metrics_port}
+                    if topology.monitor.metrics_port
+                    else {}
+                ),
                 healthcheck=Healthcheck(test=("CMD", "python", "-c", probe)),
                 depends_on=deps,
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -45,7 +46,8 @@ def install(
     visibility_timeout: int,
     ignored_queues: frozenset[str] = frozenset(),
 ) -> None:
-    """Wrap this app's send_task (apply_async and canvas go through it) with two guards.
+    """Wrap this app's send_task (apply_async and canvas go through it) with two guards
+    and a stamp: the time of sending, as the message's AMQP timestamp property.
 
     - A warning when a task is sent with an ETA beyond Redis' visibility_timeout. Redis
       redelivers an unacknowledged message after visibility_timeout, and a worker holds an
@@ -69,8 +71,6 @@ def install(
         # that producers do not import the worker's modules.
         app.Task.Request = RESULTLESS_REQUEST
     limit = visibility_timeout if broker_type == "redis" else None
-    if limit is None and not ignored_queues:
-        return
     send_task = app.send_task
 
     @functools.wraps(send_task)
@@ -88,6 +88,9 @@ def install(
             and destination(app, name, args, kwargs, options=options) in ignored_queues
         ):
             options["ignore_result"] = True
+        # The AMQP timestamp property (whole seconds): how long the oldest waiting message
+        # has waited, for `stack top` and the metrics (settings/depths.py).
+        options.setdefault("timestamp", int(time.time()))
         return send_task(name, args, kwargs, *rest, **options)
 
     app.send_task = guarded

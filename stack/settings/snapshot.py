@@ -136,6 +136,17 @@ def read(topology_path: str | Path, snapshot_path: str | Path) -> Snapshot | Non
     return snap if isinstance(snap, Snapshot) else None
 
 
+def current(topology_path: str | Path, snapshot_path: str | Path) -> tuple[Snapshot, str]:
+    """The image's snapshot if it fits the topology file, else one taken from the file now;
+    and which of the two ("snapshot", "topology")."""
+    taken = read(topology_path, snapshot_path)
+    if taken is not None:
+        return taken, "snapshot"
+    from stack.topology.load import load
+
+    return of(load(topology_path).topology), "topology"
+
+
 def write(topology_path: str | Path, snapshot_path: str | Path) -> None:
     from stack.topology.load import load
 

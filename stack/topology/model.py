@@ -352,10 +352,18 @@ class BeatEntry(Model):
 
 
 class Monitor(Model):
-    """Flower, always behind basic auth."""
+    """Flower, always behind basic auth; the Prometheus metrics exporter."""
 
     flower: bool = True
     port: int | None = Field(None, ge=1, le=65535, description="Host port; default any free one.")
+    metrics: bool = Field(
+        True,
+        description="Run the Prometheus exporter (/metrics): queue depths and the oldest "
+        "message's age, tasks and failures per group, workers up, beat's runs.",
+    )
+    metrics_port: int | None = Field(
+        None, ge=1, le=65535, description="The exporter's host port; default any free one."
+    )
     user: str = Field("admin", min_length=1, pattern=r"^[^:\s]+$")
     sent_events: bool = Field(
         False,

@@ -260,12 +260,20 @@ class CeleryCli:
             terminal.close()
 
 
+def done_by(data: Any, groups: tuple[str, ...], outcome: str = "succeeded") -> int:
+    """Tasks with outcome, as the groups' workers counted them since they started."""
+    return sum(g["totals"].get(outcome, 0) for g in data["groups"] if g["name"] in groups)
+
+
 class Top:
     """`stack top --once --json` on the stack of the subclass's topology."""
 
     @staticmethod
     def top(path: Path) -> Any:
         return json.loads(invoke("top", str(path), "--once", "--json").output)
+
+    def queue(self, path: Path, name: str) -> Any:
+        return next(q for q in self.top(path)["queues"] if q["name"] == name)
 
     def test_pending_while_drained_then_done_after_add_consumer(self, path: Path) -> None:
         before = {q["name"]: q for q in self.top(path)["queues"]}
@@ -287,12 +295,57 @@ class Top:
                 assert red["by_priority"] == {"0": 4, "3": 0, "6": 0, "9": 3}, red
             group = next(g for g in data["groups"] if g["name"] == "red")
             assert (group["up"], group["desired"], group["consuming"]) == (1, 1, [])
+            # The kit's producer stamped them (RabbitMQ's management API shows the head's
+            # stamp once it refreshed its statistics).
+            red = wait_for(lambda: (q := self.queue(path, "red_queue"))["oldest"] and q, "an age")
+            time.sleep(1.5)
+            aged = wait_for(
+                lambda: (q := self.queue(path, "red_queue"))["oldest"] >= red["oldest"] + 1 and q,
+                "the age to grow",
+            )
+            assert aged["pending"] == QUEUED
+            before = done_by(self.top(path), ("red", "colorful"))
         finally:
             invoke("celery", "-f", str(path), "control", "add_consumer", "red_queue", "-d", nodes)
         assert all(r.get(timeout=TIMEOUT).startswith(("red@", "colorful@")) for r in sent)
-        red = next(q for q in self.top(path)["queues"] if q["name"] == "red_queue")
+        time.sleep(0.5)  # the last result is stored before its worker counts it
+        data = self.top(path)
+        red = next(q for q in data["queues"] if q["name"] == "red_queue")
         assert red["pending"] == 0
+        assert red["oldest"] is None
         assert sorted(red["consumers"]) == sorted(drained)
+        assert done_by(data, ("red", "colorful")) == before + QUEUED
+        red_group = next(g for g in data["groups"] if g["name"] == "red")
+        assert red_group["rate"] > 0
+        assert red_group["p50"] is not None
+        assert red_group["p95"] >= red_group["p50"]
+
+    def test_a_failing_task_counts_as_a_failure_of_its_group(self, path: Path) -> None:
+        groups = ("green", "colorful")  # tasks.add's queue
+        before = {k: done_by(self.top(path), groups, k) for k in ("succeeded", "failed")}
+        app = connect(path)
+        with pytest.raises(TypeError):
+            app.send_task("tasks.add", args=["a", 1]).get(timeout=TIMEOUT)
+        assert app.send_task("tasks.add", args=[1, 2]).get(timeout=TIMEOUT) == 3
+        data = self.top(path)
+        after = {k: done_by(data, groups, k) for k in ("succeeded", "failed")}
+        assert after["failed"] == before["failed"] + 1
+        assert after["succeeded"] > before["succeeded"]  # colorful runs beat's ticks too
+        failed = sum(g["failed_last_minute"] for g in data["groups"] if g["name"] in groups)
+        assert failed >= 1
+
+    def test_beat_shows_each_entrys_last_and_next_run(self, path: Path) -> None:
+        def beat() -> Any:
+            entries = {e["entry"]: e for e in self.top(path)["beat"] or []}
+            return entries if entries.get("tick", {}).get("last_run") else None
+
+        entries = wait_for(beat, "beat's first run of tick")
+        now = time.time()
+        tick = entries["tick"]
+        assert now - 20 < tick["last_run"] <= now + 1, tick  # every 2 s, reported each run
+        assert tick["next_run"] > tick["last_run"]
+        assert entries["monday"]["last_run"] is None  # a weekly cron entry has not run yet
+        assert entries["monday"]["next_run"] > now
 
     def test_drift_shows_a_worker_started_by_hand(self, path: Path) -> None:
         import subprocess
@@ -364,9 +417,90 @@ class Top:
             terminal.close()
 
 
-class TestRedis(Operate, CeleryCli, Top):
+class Metrics:
+    """The exporter's /metrics (`stack ps` names it) on the stack of the subclass's topology."""
+
+    @staticmethod
+    def scrape(path: Path) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+        from prometheus_client.parser import text_string_to_metric_families
+
+        url = json.loads(invoke("ps", str(path), "--json").output)["metrics"]
+        assert url, "no metrics URL in `stack ps`"
+        with urllib.request.urlopen(url, timeout=30) as response:
+            text = response.read().decode()
+        return {
+            (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+        }
+
+    @staticmethod
+    def total(samples: dict[Any, float], name: str, **labels: str) -> float:
+        return sum(
+            value for (n, pairs), value in samples.items()
+            if n == name and all(dict(pairs).get(k) == v for k, v in labels.items())
+        )  # fmt: skip
+
+    def test_metrics_count_waiting_tasks_their_age_outcomes_workers_and_beat(
+        self, path: Path
+    ) -> None:
+        before = self.scrape(path)
+        assert self.total(before, "stack_broker_up") == 1
+        assert self.total(before, "stack_workers_up", group="red") == 1
+        app = connect(path)
+        queues = json.loads(invoke("ps", str(path), "--json").output)["queues"]
+        drained = next(q for q in queues if q["name"] == "green_queue")["consumers"]
+        green = next(n for n in drained if n.startswith("green@"))
+        invoke("celery", "-f", str(path), "control", "cancel_consumer", "green_queue", "-d",
+               ",".join(drained))  # fmt: skip
+        try:
+            sent = [app.send_task("tasks.add", args=[i, 1]) for i in range(4)]
+            bad = app.send_task("tasks.add", args=["a", 1])
+
+            def waiting() -> Any:
+                samples = self.scrape(path)
+                depth = self.total(samples, "stack_queue_messages", queue="green_queue")
+                age = self.total(samples, "stack_queue_oldest_message_age_seconds",
+                                 queue="green_queue")  # fmt: skip
+                return depth == 5 and age >= 1 and samples
+
+            wait_for(waiting, "5 tasks waiting in green_queue, the oldest for a second")
+            # green alone takes them: colorful also runs beat's tick, which would count
+            invoke("celery", "-f", str(path), "control", "add_consumer", "green_queue", "-d",
+                   green)  # fmt: skip
+            assert [r.get(timeout=TIMEOUT) for r in sent] == [1, 2, 3, 4]
+            with pytest.raises(TypeError):
+                bad.get(timeout=TIMEOUT)
+        finally:
+            invoke("celery", "-f", str(path), "control", "add_consumer", "green_queue", "-d",
+                   ",".join(drained))  # fmt: skip
+        time.sleep(0.5)  # the last result is stored before its worker counts it
+        after = self.scrape(path)
+        for outcome, n in (("succeeded", 4), ("failed", 1)):
+            grew = self.total(after, "stack_tasks_total", group="green", outcome=outcome) - (
+                self.total(before, "stack_tasks_total", group="green", outcome=outcome)
+            )
+            assert grew == n, outcome
+        assert self.total(after, "stack_queue_messages", queue="green_queue") == 0
+        runtimes = {
+            dict(pairs)["group"] for (n, pairs) in after if n == "stack_task_runtime_seconds"
+        }
+        assert "green" in runtimes
+
+        def ticked() -> Any:
+            samples = self.scrape(path)
+            last = self.total(samples, "stack_beat_last_run_timestamp_seconds", entry="tick")
+            return last > time.time() - 20 and samples
+
+        samples = wait_for(ticked, "beat's report of tick")
+        assert self.total(samples, "stack_beat_next_run_timestamp_seconds", entry="monday") > (
+            time.time()
+        )
+
+
+class TestRedis(Operate, CeleryCli, Top, Metrics):
     source = "topology.yaml"
 
 
-class TestRabbitMQ(Operate, CeleryCli, Top):
+class TestRabbitMQ(Operate, CeleryCli, Top, Metrics):
     source = "topology-rabbitmq.yaml"

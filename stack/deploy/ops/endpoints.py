@@ -6,6 +6,7 @@ from stack.deploy.docker import client as docker_client
 from stack.deploy.secrets import backend_url, broker_url, ensure
 from stack.deploy.services import AMQP_PORT, FLOWER_PORT, REDIS_PORT
 from stack.errors import RuntimeStackError
+from stack.settings.depths import MANAGEMENT_PORT
 from stack.topology.load import Loaded
 from stack.topology.model import Topology
 
@@ -30,6 +31,16 @@ def service_port(topology: Topology, service: str) -> int:
             if port is not None:
                 return port
     raise not_running(topology)
+
+
+def management_port(topology: Topology) -> int | None:
+    """The host port of RabbitMQ's management API; None where it does not run."""
+    for container in docker_client.get().containers(topology.name, "rabbitmq"):
+        if container.status == "running":
+            port = docker_client.published_port(container, MANAGEMENT_PORT)
+            if port is not None:
+                return port
+    return None
 
 
 def host_urls(loaded: Loaded) -> tuple[str, str | None]:

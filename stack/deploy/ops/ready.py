@@ -24,7 +24,14 @@ from stack.deploy.ops.control import Control
 from stack.deploy.ops.endpoints import host_address
 from stack.deploy.ops.project import Project
 from stack.deploy.roles import APP_ROLES, Role
-from stack.deploy.services import AMQP_PORT, FLOWER_PORT, REDIS_PORT, Service
+from stack.deploy.services import (
+    AMQP_PORT,
+    FLOWER_PORT,
+    METRICS_HEALTH,
+    METRICS_PORT,
+    REDIS_PORT,
+    Service,
+)
 from stack.errors import NotReadyError, StackError
 
 LOG_LINES = 20
@@ -123,13 +130,19 @@ class Readiness:
             return False
 
     def _flower(self, container: Container) -> bool:
+        return self._http(container, FLOWER_PORT, "/healthcheck")
+
+    def _metrics(self, container: Container) -> bool:
+        return self._http(container, METRICS_PORT, METRICS_HEALTH)
+
+    def _http(self, container: Container, container_port: int, path: str) -> bool:
         import urllib.request
 
-        port = self._port(container, FLOWER_PORT)
+        port = self._port(container, container_port)
         if port is None:
             return False
         try:
-            with urllib.request.urlopen(f"http://{self.host}:{port}/healthcheck", timeout=1) as r:
+            with urllib.request.urlopen(f"http://{self.host}:{port}{path}", timeout=1) as r:
                 return int(r.status) == 200
         except OSError:
             return False
@@ -157,6 +170,8 @@ class Readiness:
             return self._flower, (
                 f"{service.name}'s /healthcheck does not answer on its published port"
             )
+        if service.role == Role.METRICS:
+            return self._metrics, f"{service.name}'s {METRICS_HEALTH} does not answer"
         return self._beat, "its ready file is missing (container not healthy)"
 
     def check(self, service: Service, container: Container) -> bool:

@@ -12,13 +12,10 @@ from stack.deploy.ops.control import Control
 from stack.deploy.ops.endpoints import host_urls, masked
 from stack.deploy.ops.project import Project, open_project
 from stack.deploy.ops.ready import Readiness, node_name
-from stack.deploy.ops.up import flower_url
+from stack.deploy.ops.up import flower_url, metrics_url
 from stack.deploy.roles import Role
 from stack.errors import RuntimeStackError
-
-# kombu's Redis transport keeps priorities 3, 6 and 9 in keys "{queue}\x06\x16{priority}".
-REDIS_PRIORITY_SEP = "\x06\x16"
-REDIS_PRIORITIES = (3, 6, 9)
+from stack.settings.depths import read
 
 
 def _health(container: Container, ready: set[str]) -> str | None:
@@ -71,37 +68,6 @@ def _services(
     return rows
 
 
-def _redis_depths(url: str, queues: list[str]) -> dict[str, int]:
-    import redis
-
-    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-    try:
-        depths = {}
-        for queue in queues:
-            keys = [queue] + [f"{queue}{REDIS_PRIORITY_SEP}{p}" for p in REDIS_PRIORITIES]
-            depths[queue] = sum(int(client.llen(key)) for key in keys)
-        return depths
-    finally:
-        client.close()
-
-
-def amqp_depths(url: str, queues: list[str]) -> dict[str, int]:
-    from amqp.exceptions import NotFound  # type: ignore[import-untyped]
-    from kombu.connection import Connection
-
-    depths = {}
-    with Connection(url, connect_timeout=2) as conn:  # type: ignore[no-untyped-call]
-        for queue in queues:
-            channel = conn.channel()
-            try:
-                depths[queue] = int(channel.queue_declare(queue=queue, passive=True).message_count)
-            except NotFound:
-                depths[queue] = 0  # not declared yet: no worker consumed, nothing sent
-            finally:
-                channel.close()
-    return depths
-
-
 def _worker_nodes(project: Project, containers: list[Container]) -> set[str]:
     """Celery node names of the stack's running worker replicas (GROUP@container name)."""
     nodes = set()
@@ -124,10 +90,7 @@ def _queues(
     answered = False
     if broker is not None:
         try:
-            if broker.startswith(("redis://", "rediss://")):
-                depths = _redis_depths(broker, queues)
-            else:
-                depths = amqp_depths(broker, queues)
+            depths = {q: sum(steps.values()) for q, steps in read(broker, queues).pending.items()}
             answered = True
         except Exception:  # an unreachable broker: depths unknown, shown as null
             depths = {}
@@ -207,6 +170,7 @@ def status(path: str | Path | None = None, every_worker: bool = False) -> dict[s
         "broker": masked(broker),
         "backend": masked(backend),
         "flower": flower_url(docker, project),
+        "metrics": metrics_url(docker, project),
         "services": _services(project, containers, ready),
         "queues": queues,
     }

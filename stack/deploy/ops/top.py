@@ -2,7 +2,9 @@
 
 `snapshot()` is pure: it turns what the engine, the broker and the workers said into rows
 (unit-tested with data). `observe()` is the edge that asks them. Everything here works with
-task events off: depths come from the broker, reserved and running tasks from `inspect`.
+task events off: depths and the oldest message's age come from the broker, reserved and
+running tasks from `inspect`, task outcomes and runtimes from the kit's `stack_outcomes`
+inspect command (container/outcomes.py), beat's runs from beat's container.
 """
 
 from __future__ import annotations
@@ -12,17 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stack.container.outcomes import quantile
 from stack.settings.deadletter import DEAD_QUEUE
+from stack.settings.depths import Depths, management_url, read, redis_key
 from stack.topology.model import Topology
 
-# kombu's Redis transport: priority steps 0 (the queue's own list), 3, 6 and 9
-# ("{queue}\x06\x16{step}"); RabbitMQ keeps priorities inside one queue (step 0).
-REDIS_SEP = "\x06\x16"
-REDIS_STEPS = (0, 3, 6, 9)
-
-
-def redis_key(queue: str, step: int) -> str:
-    return queue if step == 0 else f"{queue}{REDIS_SEP}{step}"
+__all__ = ["Observed", "counts", "observe", "queue_names", "redis_key", "snapshot"]
 
 
 @dataclass(frozen=True)
@@ -36,12 +33,42 @@ class Observed:
     reserved: Mapping[str, int] = field(default_factory=dict)  # node -> prefetched tasks
     active: Mapping[str, int] = field(default_factory=dict)  # node -> running tasks
     own_nodes: frozenset[str] = frozenset()  # the stack's running worker replicas
+    oldest: Mapping[str, float | None] = field(default_factory=dict)  # queue -> age, s
+    outcomes: Mapping[str, Any] = field(default_factory=dict)  # node -> stack_outcomes reply
+    beat: Mapping[str, Mapping[str, float | None]] | None = None  # entry -> last/next run
 
 
 def group_of(node: str, topology: Topology) -> str | None:
     """The worker group of a node named GROUP@host by the kit; None for any other."""
     group = node.partition("@")[0]
     return group if group in topology.workers else None
+
+
+def outcome_figures(replies: list[Any]) -> dict[str, Any]:
+    """A group's tasks/s and failures over the last minute, runtime p50/p95 (seconds) and
+    totals, from its nodes' stack_outcomes replies (a reply that is not one counts none)."""
+    reports = [r for r in replies if isinstance(r, dict) and "totals" in r]
+    done = failed = 0
+    rates = 0.0
+    runtimes: list[float] = []
+    totals: dict[str, int] = {}
+    for report in reports:
+        last = report.get("last_minute", {})
+        finished = int(last.get("succeeded", 0)) + int(last.get("failed", 0))
+        done += finished
+        failed += int(last.get("failed", 0))
+        rates += finished / max(1.0, float(report.get("window") or 0))
+        runtimes += [float(r) for r in report.get("runtimes", ())]
+        for kind, n in report["totals"].items():
+            totals[kind] = totals.get(kind, 0) + int(n)
+    return {
+        "rate": round(rates, 2) if reports else None,
+        "done_last_minute": done if reports else None,
+        "failed_last_minute": failed if reports else None,
+        "p50": quantile(runtimes, 0.5),
+        "p95": quantile(runtimes, 0.95),
+        "totals": totals,
+    }
 
 
 def snapshot(topology: Topology, seen: Observed) -> dict[str, Any]:
@@ -61,6 +88,7 @@ def snapshot(topology: Topology, seen: Observed) -> dict[str, Any]:
                 "consuming": sorted({q for n in nodes for q in seen.queues_of[n]}),
                 "reserved": sum(seen.reserved.get(n, 0) for n in nodes),
                 "active": sum(seen.active.get(n, 0) for n in nodes),
+                **outcome_figures([seen.outcomes.get(n) for n in nodes]),
             }
         )
     expected = topology.consumer_groups()
@@ -73,6 +101,7 @@ def snapshot(topology: Topology, seen: Observed) -> dict[str, Any]:
                 "name": queue,
                 "pending": None if steps is None else sum(steps.values()),
                 "by_priority": steps,
+                "oldest": None if steps is None else seen.oldest.get(queue),
                 "consumers": consumers,
                 "groups": list(expected.get(queue, ())),
             }
@@ -82,8 +111,11 @@ def snapshot(topology: Topology, seen: Observed) -> dict[str, Any]:
         {"node": node, "queues": sorted(seen.queues_of[node])}
         for node in sorted(set(seen.queues_of) - seen.own_nodes)
     ]
+    beat = None
+    if seen.beat is not None:
+        beat = [{"entry": name, **dict(times)} for name, times in sorted(seen.beat.items())]
     return {"project": topology.name, "groups": groups, "queues": queues,
-            "dead_letters": dead, "drift": drift}  # fmt: skip
+            "dead_letters": dead, "beat": beat, "drift": drift}  # fmt: skip
 
 
 def counts(replies: Mapping[str, Any] | None) -> dict[str, int]:
@@ -123,39 +155,60 @@ def observe(path: str | Path | None, timeout: float = 1.0) -> dict[str, Any]:
         replicas[name] = (len(mine), service.replicas)
         own |= {node_name(service, c) for c in mine}
     try:
-        pending: dict[str, dict[int, int]] | None = broker_pending(
-            broker, [*topology.all_queues, DEAD_QUEUE]
-        )
+        depths = read_depths(project, broker, [*topology.all_queues, DEAD_QUEUE])
     except Exception:  # an unreachable broker: pending unknown, shown as null
-        pending = None
+        depths = None
     with Control(topology, broker) as control:
-        replies = control.inspect_every(("active_queues", "reserved", "active"), timeout)
+        methods = ("active_queues", "reserved", "active", "stack_outcomes")
+        replies = control.inspect_every(methods, timeout)
     seen = Observed(
         replicas=replicas,
-        pending=pending,
+        pending=None if depths is None else depths.pending,
         queues_of=queue_names(replies["active_queues"]),
         reserved=counts(replies["reserved"]),
         active=counts(replies["active"]),
         own_nodes=frozenset(own),
+        oldest={} if depths is None else depths.oldest,
+        outcomes=replies["stack_outcomes"],
+        beat=beat_state(project, containers),
     )
     return snapshot(topology, seen)
 
 
-def broker_pending(broker: str, queues: list[str]) -> dict[str, dict[int, int]]:
-    """queue -> priority step -> messages waiting, as the broker itself counts them."""
-    if broker.startswith(("redis://", "rediss://")):
-        import redis
+def read_depths(project: Any, broker: str, queues: list[str]) -> Depths:
+    """The broker's depths; on RabbitMQ, ages through its management API where it runs."""
+    from stack.deploy.ops.endpoints import host_address, management_port
 
-        client = redis.Redis.from_url(broker, socket_connect_timeout=2, socket_timeout=2)
-        try:
-            with client.pipeline(transaction=False) as pipe:
-                for queue in queues:
-                    for step in REDIS_STEPS:
-                        pipe.llen(redis_key(queue, step))
-                lengths = iter(pipe.execute())
-            return {q: {step: int(next(lengths)) for step in REDIS_STEPS} for q in queues}
-        finally:
-            client.close()
-    from stack.deploy.ops.status import amqp_depths
+    management = None
+    if broker.startswith("amqp"):
+        port = management_port(project.topology)
+        if port is not None:
+            management = management_url(broker, host_address(project.topology), port)
+    return read(broker, queues, management)
 
-    return {q: {0: n} for q, n in amqp_depths(broker, queues).items()}
+
+def beat_state(project: Any, containers: list[Any]) -> dict[str, Any] | None:
+    """Beat's entries' last and next runs, as its container last wrote them; None where
+    the topology runs no beat or it wrote nothing yet."""
+    import json
+
+    from stack.container import paths
+    from stack.container.beatstate import STATE_FILE
+    from stack.deploy.docker import client as docker_client
+    from stack.deploy.docker import labels
+
+    topology = project.topology
+    runs_beat = {"beat"} if topology.beat else set()
+    runs_beat |= {name for name, g in topology.workers.items() if g.embed_beat}
+    for container in containers:
+        if container.status == "running" and container.labels.get(labels.SERVICE) in runs_beat:
+            text = docker_client.get().exec_output(
+                container, ["cat", f"{paths.STATE_DIR}/{STATE_FILE}"]
+            )
+            try:
+                entries = json.loads(text or "").get("entries")
+            except (ValueError, AttributeError):
+                continue  # not written yet
+            if isinstance(entries, dict):
+                return entries
+    return None

@@ -38,6 +38,7 @@ class UpResult:
     image_built: bool
     flower_url: str | None
     flower_user: str | None
+    metrics_url: str | None
     secrets_file: Path
     seconds: float
 
@@ -234,6 +235,7 @@ def up(
         changes=changes,
         image_built=app_image.built,
         flower_url=flower_url(docker, project),
+        metrics_url=metrics_url(docker, project),
         flower_user=project.topology.monitor.user if project.topology.monitor.flower else None,
         secrets_file=project.secrets_file.resolve(),
         seconds=time.monotonic() - started,
@@ -243,8 +245,20 @@ def up(
 def flower_url(docker: DockerClient, project: Project) -> str | None:
     from stack.deploy.services import FLOWER_PORT
 
-    for container in docker.containers(project.name, role=Role.MONITOR):
-        port = docker_client.published_port(docker.reload(container), FLOWER_PORT)
-        if port is not None:
-            return f"http://{host_address(project.topology)}:{port}"
+    return published_url(docker, project, Role.MONITOR, FLOWER_PORT)
+
+
+def metrics_url(docker: DockerClient, project: Project) -> str | None:
+    """The exporter's /metrics on the host; None where the topology runs none."""
+    from stack.deploy.services import METRICS_PORT
+
+    url = published_url(docker, project, Role.METRICS, METRICS_PORT)
+    return None if url is None else f"{url}/metrics"
+
+
+def published_url(docker: DockerClient, project: Project, role: Role, port: int) -> str | None:
+    for container in docker.containers(project.name, role=role):
+        published = docker_client.published_port(docker.reload(container), port)
+        if published is not None:
+            return f"http://{host_address(project.topology)}:{published}"
     return None

@@ -14,7 +14,8 @@ from celery.worker.request import Request as CeleryRequest
 from kombu import Exchange, Queue
 
 from stack.container import deliveries as module
-from stack.container.deliveries import Counting, deliveries, install
+from stack.container.deliveries import Counting, deliveries
+from stack.container.requests import install
 from stack.settings.celeryconf import MAX_DELIVERIES, group_settings
 from stack.settings.deadletter import DEAD_QUEUE, HEADER, ORIGIN_ROUTING_KEY
 from stack.topology.model import WorkerGroup

@@ -43,7 +43,8 @@ def changed(before: dict[str, str], after: dict[str, str]) -> set[str]:
 
 
 def test_only_app_services_have_a_revision() -> None:
-    assert set(revisions(COLOURS)) == {"red", "green", "blue", "colorful", "beat", "flower"}
+    apps = {"red", "green", "blue", "colorful", "beat", "flower", "metrics"}
+    assert set(revisions(COLOURS)) == apps
 
 
 @pytest.mark.parametrize("text", [COLOURS, RABBIT, EXTERNAL], ids=["colors", "rabbit", "ext"])
@@ -82,12 +83,12 @@ def test_revisions_are_the_same_in_every_process(text: str, tmp_path: Path) -> N
         ('cron: "30 7 * * 1"', 'cron: "30 8 * * 1"', {"beat"}),
         # what every process reads: all of them
         ("tasks.multiply: blue_queue", "tasks.multiply: red_queue",
-         {"red", "green", "blue", "colorful", "beat", "flower"}),
+         {"red", "green", "blue", "colorful", "beat", "flower", "metrics"}),
         ("app: tasks:app", "app: tasks:other",
-         {"red", "green", "blue", "colorful", "beat", "flower"}),
+         {"red", "green", "blue", "colorful", "beat", "flower", "metrics"}),
         ("queues: [red_queue, green_queue, blue_queue]\n",
          "queues: [red_queue, green_queue, blue_queue, extra]\n",
-         {"red", "green", "blue", "colorful", "beat", "flower"}),
+         {"red", "green", "blue", "colorful", "beat", "flower", "metrics"}),
         # a worker that embeds beat runs the schedule too
         ("blue:     {queues: [blue_queue]}", "blue:     {queues: [blue_queue], "
          "embed_beat: true}", {"blue"}),
@@ -119,7 +120,7 @@ def test_swapping_two_overlapping_routes_changes_every_revision() -> None:
     glob, exact = '"tasks.*": a', "tasks.x: b"
     before = revisions(ORDERED.format(first=glob, second=exact))
     after = revisions(ORDERED.format(first=exact, second=glob))
-    assert changed(before, after) == {"w", "flower"}
+    assert changed(before, after) == {"w", "flower", "metrics"}
 
 
 def test_a_group_whose_env_sets_stack_group_follows_that_groups_settings() -> None:
@@ -234,7 +235,8 @@ def test_each_shared_setting_is_canonicalised_and_hashed_once(
         topology = load_string(yamlio.dump(big_topology(queues))).topology
         services = plan.services(topology, plan.images(topology, env={}))
         work.update(canonical=0, hashed=0)
-        assert len(app_revisions("code", topology, services)) == queues * 2 // 5 + 2
+        # groups, beat, flower and the metrics exporter
+        assert len(app_revisions("code", topology, services)) == queues * 2 // 5 + 3
         counts.append(dict(work))
     small, large = counts
     for key in work:

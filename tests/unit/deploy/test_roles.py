@@ -28,6 +28,7 @@ EXPECTED = {
     Role.WORKER: {"APP_ROLES", "JOINING_ROLES", "DEV_ROLES"},
     Role.BEAT: {"APP_ROLES", "JOINING_ROLES", "DEV_ROLES"},
     Role.MONITOR: {"APP_ROLES"},
+    Role.METRICS: {"APP_ROLES"},
     Role.NETNS: {"STOPPED_LAST"},
     Role.TASKS: set(),
     Role.NETWORK: set(),
@@ -59,7 +60,8 @@ def test_the_plan_gives_each_service_its_role(source: str, redis_role: Role) -> 
     topology = load_string((COLORS / source).read_text(encoding="utf-8"), source).topology
     imgs = plan.images(topology, env={})
     by_name = {s.name: s.role for s in plan.services(topology, imgs)}
-    expected = {"redis": redis_role, "beat": Role.BEAT, "flower": Role.MONITOR}
+    expected = {"redis": redis_role, "beat": Role.BEAT, "flower": Role.MONITOR,
+                "metrics": Role.METRICS}  # fmt: skip
     expected |= {group: Role.WORKER for group in topology.workers}
     if topology.broker.type == "rabbitmq":
         expected["rabbitmq"] = Role.BROKER

@@ -24,10 +24,10 @@ def test_every_app_service_gets_the_env_and_a_groups_own_wins() -> None:
     topology = load_string(TEXT, "topology.yaml").topology
     services = plan.services(topology, plan.images(topology, env={}))
     apps = {s.name: s.environment for s in services if s.role in APP_ROLES}
-    assert set(apps) == {"w", "v", "beat", "flower"}
+    assert set(apps) == {"w", "v", "beat", "flower", "metrics"}
     assert {name: env["DJANGO_SETTINGS_MODULE"] for name, env in apps.items()} == {
         "w": "djproj.settings", "v": "djproj.other", "beat": "djproj.settings",
-        "flower": "djproj.settings",
+        "flower": "djproj.settings", "metrics": "djproj.settings",
     }  # fmt: skip
     assert apps["w"]["WORKERS"] == "4"
     assert apps["w"]["STACK_PROJECT"] == "shop"  # the kit's own are still there

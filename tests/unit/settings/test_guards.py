@@ -90,3 +90,34 @@ def test_a_helper_is_sent_ignore_result_where_the_task_it_wraps_would_be() -> No
     finally:
         before_task_publish.disconnect(record)
     assert sent == [("celery.starmap", "quiet", True), ("celery.starmap", "loud", False)]
+
+
+@pytest.mark.parametrize("source", ["topology.yaml", "topology-rabbitmq.yaml"])
+def test_every_message_is_stamped_with_the_time_it_was_sent(source: str) -> None:
+    """The oldest waiting message's age (settings/depths.py) reads this stamp."""
+    import time
+
+    from stack.settings.depths import age, sent_at
+
+    topology = load(COLORS / source).topology
+    app = configure(Celery("t", set_as_current=False), topology, "memory://", None)
+    with app.connection_for_write() as conn:
+        for queue in app.conf.task_queues:  # kombu's memory broker: one per process
+            queue(conn.default_channel).declare()
+            queue(conn.default_channel).purge()
+    before = int(time.time())
+    app.send_task("tasks.red_task")
+    app.send_task("tasks.red_task", timestamp=7)  # a caller's own stamp stays
+    with app.connection_for_read() as conn:
+        queue = conn.SimpleQueue(app.amqp.queues["red_queue"], no_ack=True)
+        stamps = [queue.get(timeout=1).properties.get("timestamp") for _ in range(2)]
+    assert before <= stamps[0] <= time.time()
+    assert stamps[1] == 7
+    app.close()
+    # As kombu's Redis transport stores a message, and as the age of the oldest reads it.
+    assert sent_at('{"body": "", "properties": {"timestamp": 12}}') == 12.0
+    assert sent_at('{"body": ""}') is None
+    assert sent_at(b"not json") is None
+    assert sent_at(None) is None
+    assert age([None, 10.0, 4.0], now=14.0) == 10.0
+    assert age([None], now=1.0) is None

@@ -70,6 +70,7 @@ def test_first_up_creates_every_container_and_a_second_changes_nothing(tmp_path:
         name: "created"
         for name in (
             "netns-1", "redis-1", "red-1", "green-1", "blue-1", "colorful-1", "beat-1", "flower-1",
+            "metrics-1",
         )
     }  # fmt: skip
     assert {call[0] for call in docker.calls} == {"create"}
@@ -122,7 +123,8 @@ def test_a_holder_restart_recreates_the_containers_that_joined_it_at_once(tmp_pa
     changes = actions(up(docker, project), project.name)
     joined = {"red-1", "green-1", "blue-1", "colorful-1", "beat-1"}
     assert {n for n, a in changes.items() if a == "recreated"} == joined
-    assert {n for n, a in changes.items() if a == "unchanged"} == {"netns-1", "redis-1", "flower-1"}
+    unchanged = {"netns-1", "redis-1", "flower-1", "metrics-1"}
+    assert {n for n, a in changes.items() if a == "unchanged"} == unchanged
     stops = [call for call in docker.calls if call[0] == "stop_and_remove"]
     # Their namespace is dead: no warm shutdown to wait for.
     assert sorted(stops) == sorted(("stop_and_remove", f"{project.name}-{n}", 0) for n in joined)
@@ -162,6 +164,7 @@ def test_scale_adds_replicas_then_removes_the_highest_first(tmp_path: Path) -> N
             "colorful-1",
             "beat-1",
             "flower-1",
+            "metrics-1",
         )
     )
 

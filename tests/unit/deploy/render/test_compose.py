@@ -48,7 +48,7 @@ def test_one_service_builds_the_app_image(demo: str) -> None:
     """Compose would build the image once per service with a `build:` of its own."""
     services = rendered(DEMOS[demo])["services"]
     apps = {n: s for n, s in services.items() if s["image"] == services["red"]["image"]}
-    assert set(apps) == {"red", "green", "blue", "colorful", "beat", "flower"}
+    assert set(apps) == {"red", "green", "blue", "colorful", "beat", "flower", "metrics"}
     builders = [n for n, s in apps.items() if "build" in s]
     assert builders == ["red"]
     assert all(s["pull_policy"] == "never" for n, s in apps.items() if n != "red")
