@@ -64,6 +64,7 @@ def values(topology: Topology, imgs: plan.ImageSet) -> dict[str, Any]:
     # Beat and Flower are one service each; workers are many and go by group below.
     beat = next((s for s in services if s.role == Role.BEAT), None)
     flower = next((s for s in services if s.role == Role.MONITOR), None)
+    metrics = next((s for s in services if s.role == Role.METRICS), None)
     # The image is the pod spec's; what each app pod takes from the ConfigMap is this.
     checksums = app_revisions("", topology, services)
     text = topology_text(topology)
@@ -111,6 +112,11 @@ def values(topology: Topology, imgs: plan.ImageSet) -> dict[str, Any]:
                 "user": topology.monitor.user,
                 "args": _args(flower),
                 "settings_checksum": checksums[flower.name] if flower else "",
+            },
+            "metrics": {
+                "enabled": metrics is not None,
+                "args": _args(metrics),
+                "settings_checksum": checksums[metrics.name] if metrics else "",
             },
         }
     )

@@ -16,7 +16,7 @@ from pydantic_core import core_schema
 
 from stack.container import health, paths
 from stack.deploy import services as plan
-from stack.deploy.services import FLOWER_PORT
+from stack.deploy.services import FLOWER_PORT, METRICS_HEALTH, METRICS_PORT
 from stack.topology.model import BrokerSpec, Topology
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -198,6 +198,38 @@ class Flower(Values):
     )
 
 
+class ServiceMonitor(Values):
+    """A prometheus-operator ServiceMonitor for the exporter (its CRD must be installed)."""
+
+    enabled: bool = False
+    interval: Annotated[str, StringConstraints(pattern=r"^[0-9]+(ms|s|m|h)$")] = "30s"
+    # Scrapes ask every worker (one inspect round, up to 1 s) and the broker.
+    scrape_timeout: Annotated[str, StringConstraints(pattern=r"^[0-9]+(ms|s|m|h)$")] = "10s"
+    labels: dict[str, str] = Field(
+        default_factory=dict, description="Labels your Prometheus selects ServiceMonitors by."
+    )
+
+
+class MetricsService(Values):
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
+    port: int = Field(METRICS_PORT, ge=1, le=65535)
+
+
+class Metrics(Values):
+    """The Prometheus exporter (docs/metrics.md)."""
+
+    enabled: bool = False
+    args: list[str] = Field(default_factory=list)
+    port: int = Field(METRICS_PORT, ge=1, le=65535, description="Container port.")
+    health_path: NonEmpty = METRICS_HEALTH
+    service: MetricsService = MetricsService()
+    service_monitor: ServiceMonitor = ServiceMonitor()
+    resources: Resources = Resources()
+    settings_checksum: str = Field(
+        "", description="Rolls these pods when their own settings change (see topologySha256)."
+    )
+
+
 class Probes(Values):
     """Shell probes on the health files the worker touches (stack.container.health)."""
 
@@ -257,6 +289,7 @@ class ChartValues(Values):
     workers: dict[GroupName, Worker] = Field(default_factory=dict)
     beat: Beat = Beat()
     flower: Flower = Flower()
+    metrics: Metrics = Metrics()
     probes: Probes = Probes()
     container: ContainerLayout = Field(
         default_factory=container_layout,

@@ -295,7 +295,7 @@ def test_app_pods_follow_the_container_paths(monkeypatch: pytest.MonkeyPatch) ->
     docs = [d for t in helm_engine.render(CHART, values, topo.name, "celery").values()
             for d in yaml.safe_load_all(t) if d]  # fmt: skip
     apps = {d["metadata"]["name"].rpartition("-")[2]: d for d in docs if d["kind"] == "Deployment"}
-    assert set(apps) == {*topo.workers, "beat", "flower"}
+    assert set(apps) == {*topo.workers, "beat", "flower", "metrics"}
     for doc in apps.values():
         pod = doc["spec"]["template"]["spec"]
         assert {k: pod["securityContext"][k] for k in ("runAsUser", "runAsGroup", "fsGroup")} == {
@@ -480,7 +480,7 @@ def rolled(before: dict[str, dict[str, str]], after: dict[str, dict[str, str]]) 
     return {name for name in before if before[name] != after[name]}
 
 
-APP_COMPONENTS = {"red", "green", "blue", "colorful", "beat", "flower"}
+APP_COMPONENTS = {"red", "green", "blue", "colorful", "beat", "flower", "metrics"}
 
 
 @pytest.mark.parametrize(
