@@ -1,6 +1,6 @@
 """The performance benchmarks of issue 6: prints a table of figures and ratios.
 
-    python bench/run.py                      # P1-P4 with the default sizes
+    python bench/run.py                      # P1-P5 with the default sizes
     python bench/run.py --only p1,p3 --tasks 20000 --io-tasks 4000 --rounds 3
 
 Needs a Docker engine and the offline images (`eval "$(scripts/offline-images)"`). Not a
@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-SCENARIOS = ("p1", "p2", "p3", "p4")
+SCENARIOS = ("p1", "p2", "p3", "p4", "p5")
 
 
 def parse(argv: list[str]) -> argparse.Namespace:
@@ -56,8 +56,9 @@ def main(argv: list[str]) -> int:
     rows: list[tuple[str, str]] = []
     load = os.getloadavg()[0]
     print(f"{os.cpu_count()} CPUs, load {load:.2f} at start", flush=True)
-    if "p1" in args.only or "p2" in args.only:
+    if {"p1", "p2", "p5"} & set(args.only):
         import latency
+        import observe
         import throughput
         from harness import bench_stack
 
@@ -69,6 +70,8 @@ def main(argv: list[str]) -> int:
                 if "p1" not in args.only:
                     throughput.start_extras(stack)
                 rows += latency.run(stack, args.rate, args.seconds)
+            if "p5" in args.only:
+                rows += observe.run(stack, args.tasks, max(args.rounds, 4))
     if "p3" in args.only:
         import startup
 
