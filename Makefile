@@ -20,6 +20,9 @@ docker:
 	@# tmux: the terminal the live views (`stack top`, `stack celery events`) are tested on
 	@command -v tmux >/dev/null 2>&1 || { apt-get -qq -o DPkg::Lock::Timeout=300 update && \
 	  apt-get -qq -y -o DPkg::Lock::Timeout=300 install --no-install-recommends tmux; }
+	@# docker-registry: the reference registry `stack build --push` is tested against
+	@command -v docker-registry >/dev/null 2>&1 || { apt-get -qq -o DPkg::Lock::Timeout=300 update && \
+	  apt-get -qq -y -o DPkg::Lock::Timeout=300 install --no-install-recommends docker-registry; }
 
 setup: $(VENV)/.installed docker
 

@@ -13,6 +13,60 @@ app = typer.Typer()
 
 
 @app.command()
+def build(
+    file: Annotated[
+        Path | None,
+        typer.Argument(help="Topology file; default $STACK_FILE or ./topology.yaml."),
+    ] = None,
+    *,
+    push: Annotated[bool, typer.Option("--push", help="Push it to the registry.")] = False,
+    registry: Annotated[
+        str | None,
+        typer.Option(help="HOST[:PORT][/PATH]; default image.registry of the topology."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Build the app image as `stack up` does, tag it by content for the registry, push it."""
+    import json
+
+    from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn
+
+    from stack.deploy.ops.publish import Layer
+    from stack.deploy.ops.publish import build as build_image
+
+    console = output.err()
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+                  console=console, transient=True) as bars:  # fmt: skip
+        status = bars.add_task("building", total=None)
+        tasks: dict[str, TaskID] = {}
+
+        def on_layer(layer: Layer) -> None:
+            if layer.id not in tasks:
+                tasks[layer.id] = bars.add_task(f"layer {layer.id}", total=None)
+            total = layer.total or None
+            bars.update(tasks[layer.id], description=f"layer {layer.id}: {layer.status}",
+                        completed=layer.current, total=total)  # fmt: skip
+
+        built = build_image(
+            file,
+            push=push,
+            registry=registry,
+            status=lambda text: bars.update(status, description=text),
+            progress=on_layer,
+        )
+    if as_json:
+        data = {"reference": built.reference, "image": built.image_id, "built": built.built,
+                "digest": built.digest}  # fmt: skip
+        typer.echo(json.dumps(data))
+        return
+    what = "built" if built.built else "up to date"
+    pinned = f"{built.reference.rpartition(':')[0]}@{built.digest}" if built.digest else None
+    output.out().print(f"{built.reference} ({what}{', pushed' if built.digest else ''})")
+    if pinned:
+        output.out().print(f"digest: {pinned}")
+
+
+@app.command()
 def deploy(
     file: Annotated[
         Path | None,
@@ -29,6 +83,13 @@ def deploy(
     release: Annotated[
         str | None, typer.Option(help="Helm release name; default the topology's name.")
     ] = None,
+    registry: Annotated[
+        str | None,
+        typer.Option(
+            help="Run the app image pushed there by `stack build --push` (default "
+            "image.registry); without a registry the chart names the local tag."
+        ),
+    ] = None,
     set_values: Annotated[
         list[str] | None,
         typer.Option(
@@ -40,8 +101,12 @@ def deploy(
 ) -> None:
     """Install or upgrade the topology as a Helm release (the chart ships with the kit)."""
     # Lazy: the model, the values models and Helm's native engine stay out of `stack --help`.
+    from dataclasses import replace
+
     from stack.deploy import helm_engine
     from stack.deploy import services as plan
+    from stack.deploy.ops.project import from_loaded
+    from stack.deploy.ops.publish import cluster_image
     from stack.deploy.render import helm
     from stack.topology.load import discover, load
 
@@ -51,6 +116,10 @@ def deploy(
         output.problem(problem)
     # A cluster pulls the topology's own images: STACK_*_IMAGE name this machine's copies.
     cluster = plan.images(topology, env={})
+    # Checked before anything is applied: a cluster cannot pull what the registry lacks.
+    pushed = cluster_image(from_loaded(loaded), registry)
+    if pushed is not None:
+        cluster = replace(cluster, app=pushed)
     values = helm.apply_overrides(helm.values(topology, cluster), set_values or [])
     name = release or topology.name
     manifest = helm_engine.deploy(helm.chart_dir(), values, name, namespace, dry_run=dry_run)

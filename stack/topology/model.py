@@ -76,6 +76,12 @@ class ImageSpec(Model):
         description="Requirements file inside the context, installed if it exists.",
     )
     name: str | None = Field(None, description="Tag of the built image; default {name}-app:latest.")
+    registry: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9]([a-z0-9.-]*[a-z0-9])?(:[0-9]{1,5})?(/[a-z0-9]+([._/-][a-z0-9]+)*)?$",
+        description="Where `stack build --push` pushes the app image and clusters pull it "
+        "from: HOST[:PORT][/PATH] (credentials: `docker login HOST`).",
+    )
 
 
 class Images(Model):

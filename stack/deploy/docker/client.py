@@ -160,6 +160,36 @@ class DockerClient:
                     last.append(line)
                     yield line
 
+    def tag(self, image_id: str, reference: str) -> None:
+        repository, _, tag = reference.rpartition(":")
+        with errors(f"tag {reference}"):
+            self.sdk.api.tag(image_id, repository, tag)
+
+    def push(self, reference: str) -> Iterator[dict[str, Any]]:
+        """Push reference, yielding the engine's progress messages. The engine takes the
+        registry's credentials from Docker's own config (`docker login`), as `docker push`."""
+        repository, _, tag = reference.rpartition(":")
+        with errors(f"push {reference}"):
+            for message in self.sdk.api.push(repository, tag=tag, stream=True, decode=True):
+                if "error" in message:
+                    raise RuntimeStackError(f"push {reference}: {message['error'].strip()}")
+                yield message
+
+    def registry_digest(self, reference: str) -> str | None:
+        """The digest a registry holds for reference; None if it holds none."""
+        import docker.errors
+
+        with errors(f"look up {reference} in its registry"):
+            try:
+                data = self.sdk.images.get_registry_data(reference)
+            except docker.errors.NotFound:
+                return None
+            except docker.errors.APIError as exc:
+                if "manifest unknown" in str(exc) or "not found" in str(exc).lower():
+                    return None
+                raise
+        return str(data.id)
+
     # -- containers -----------------------------------------------------------------------
 
     def containers(
