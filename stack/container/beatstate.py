@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from celery.utils.imports import symbol_by_name
+from celery.utils.imports import load_extension_class_names, symbol_by_name
 
 from stack.container import paths
 
@@ -28,9 +28,13 @@ log = logging.getLogger(__name__)
 
 
 def entry_state(entry: Any, now: datetime) -> dict[str, float | None]:
-    """An entry's last run (None before its first) and next run, as Unix times."""
+    """An entry's last run (None before its first) and next run, as Unix times (None where
+    its schedule cannot tell: Celery's own base schedule leaves remaining_estimate out)."""
     last = entry.last_run_at.timestamp() if entry.total_run_count and entry.last_run_at else None
-    remaining = entry.schedule.remaining_estimate(entry.last_run_at).total_seconds()
+    try:
+        remaining = entry.schedule.remaining_estimate(entry.last_run_at).total_seconds()
+    except (NotImplementedError, AttributeError, TypeError, ValueError):
+        return {"last_run": last, "next_run": None}
     return {"last_run": last, "next_run": now.timestamp() + max(0.0, remaining)}
 
 
@@ -52,13 +56,11 @@ class Reporting:
         return interval
 
     def _stack_report(self) -> None:
-        now = self.app.now()
-        state = {
-            "entries": {name: entry_state(e, now) for name, e in sorted(self.schedule.items())},
-            "written": time.time(),
-        }
         directory = Path(os.environ.get("STACK_STATE_DIR", paths.STATE_DIR))
         try:
+            now = self.app.now()
+            entries = {name: entry_state(e, now) for name, e in sorted(self.schedule.items())}
+            state = {"entries": entries, "written": time.time()}
             directory.mkdir(parents=True, exist_ok=True)
             partial = directory / f"{STATE_FILE}.tmp"
             partial.write_text(json.dumps(state), encoding="utf-8")
@@ -81,7 +83,10 @@ class Reporter:
         self.base = base
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        base = symbol_by_name(self.base)
+        # The aliases Celery's beat resolves a scheduler name with ("django": the
+        # django-celery-beat scheduler's entry point).
+        aliases = dict(load_extension_class_names("celery.beat_schedulers"))
+        base = symbol_by_name(self.base, aliases=aliases)
         if not issubclass(base, Reporting):
             base = type(f"Stack{base.__name__}", (Reporting, base), {})
         return base(*args, **kwargs)

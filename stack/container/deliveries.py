@@ -94,8 +94,9 @@ class Counting(CeleryRequest):  # type: ignore[misc]
             super().reject(requeue=True)
             return
         self.acknowledge()
-        OUTCOMES.note("lost")
-        if dead is not None:
+        if dead is None:
+            OUTCOMES.note("lost")  # a dead letter counts once: as failed (_record_dead)
+        else:
             self._record_dead(dead)
 
     def _send_again(self, limit: int) -> WorkerLostError | None:

@@ -21,12 +21,11 @@ from typing import Any
 
 from stack.container import paths
 from stack.container.beatstate import EVENT
-from stack.container.outcomes import quantile
+from stack.container.observed import METRICS_HEALTH, METRICS_PORT, quantile
 from stack.settings import snapshot
 from stack.settings.deadletter import DEAD_QUEUE
 from stack.settings.depths import MANAGEMENT_PORT, Depths, management_url, read
 
-PORT = 9808
 INSPECT_TIMEOUT = 1.0
 log = logging.getLogger("stack.exporter")
 
@@ -44,6 +43,11 @@ class Collector:
         self.management = management
         self.beat: dict[str, dict[str, float | None]] = {}
 
+    def describe(self) -> list[Any]:
+        # Nothing to declare up front: else registering runs a whole scrape (broker and
+        # workers) before the server listens.
+        return []
+
     def collect(self) -> Iterator[Any]:
         from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
@@ -59,7 +63,7 @@ class Collector:
         yield broker_up
         if depths is not None:
             yield from self._queues(depths, GaugeMetricFamily)
-        replies = self._outcomes() if depths is not None else {}
+        replies = self._outcomes()
         up = GaugeMetricFamily(
             "stack_workers_up", "Workers answering, per group.", labels=["group"]
         )
@@ -142,18 +146,20 @@ class Collector:
         while True:
             try:
                 with self.app.connection_for_read() as conn:
-                    receiver = self.app.events.Receiver(conn, handlers={EVENT: on_beat})
+                    # Beat's events only (routing key: the type, dots for dashes), not
+                    # every heartbeat and task event on the exchange.
+                    receiver = self.app.events.Receiver(
+                        conn, handlers={EVENT: on_beat}, routing_key=EVENT.replace("-", ".")
+                    )
                     receiver.capture(limit=None, timeout=None, wakeup=False)
             except Exception as exc:  # the broker is away: try again
                 log.warning("stack: beat's events: %r; listening again in 5 s", exc)
                 time.sleep(5)
 
 
-HEALTH = "/healthz"  # answers at once: a scrape asks the broker and every worker
-
-
 def serve(port: int, registry: Any) -> None:
-    """/metrics (any path but HEALTH, as prometheus_client serves it) and HEALTH."""
+    """/metrics (any path but METRICS_HEALTH, as prometheus_client serves it) and
+    METRICS_HEALTH."""
     from socketserver import ThreadingMixIn
     from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -162,7 +168,7 @@ def serve(port: int, registry: Any) -> None:
     metrics = make_wsgi_app(registry)
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
-        if environ.get("PATH_INFO") == HEALTH:
+        if environ.get("PATH_INFO") == METRICS_HEALTH:
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"ok\n"]
         return metrics(environ, start_response)
@@ -199,7 +205,7 @@ def main() -> None:
     collector = Collector(app, queues, set(snap.groups), management)
     threading.Thread(target=collector.listen, name="beat-events", daemon=True).start()
     REGISTRY.register(collector)
-    serve(int(os.environ.get("STACK_METRICS_PORT", PORT)), REGISTRY)
+    serve(int(os.environ.get("STACK_METRICS_PORT", METRICS_PORT)), REGISTRY)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ last minute's runtimes.
 
 from __future__ import annotations
 
-import math
+import threading
 import time
 from collections import deque
 from typing import Any
@@ -23,46 +23,51 @@ RUNTIMES = 2000  # runtimes kept for the quantiles: the newest ones
 KINDS = {"task-succeeded": "succeeded", "task-failed": "failed", "task-retried": "retried"}
 
 
-def quantile(values: list[float], q: float) -> float | None:
-    """The nearest-rank q-quantile of values; None for none."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
 class Outcomes:
+    """Totals, per-second counts of the last minute, and the newest runtimes. Thread-safe:
+    a threads pool calls its requests' handlers from its own threads."""
+
     def __init__(self, clock: Any = time.time) -> None:
         self.clock = clock
         self.started = clock()
-        self.totals = {"succeeded": 0, "failed": 0, "retried": 0, "lost": 0}
-        self.recent: deque[tuple[int, str]] = deque()  # (second, kind), oldest first
+        self.lock = threading.Lock()
+        self.totals = dict.fromkeys(("succeeded", "failed", "retried", "lost"), 0)
+        self.seconds: deque[tuple[int, dict[str, int]]] = deque()  # (second, kind -> n)
         self.runtimes: deque[tuple[float, float]] = deque(maxlen=RUNTIMES)  # (when, seconds)
 
     def note(self, kind: str, runtime: float | None = None) -> None:
         now = self.clock()
-        self.totals[kind] = self.totals.get(kind, 0) + 1
-        self.recent.append((int(now), kind))
-        if runtime is not None:
-            self.runtimes.append((now, float(runtime)))
-        self._forget(now)
+        second = int(now)
+        with self.lock:
+            self.totals[kind] = self.totals.get(kind, 0) + 1
+            if not self.seconds or self.seconds[-1][0] != second:
+                self.seconds.append((second, {}))
+            counts = self.seconds[-1][1]
+            counts[kind] = counts.get(kind, 0) + 1
+            if runtime is not None:
+                self.runtimes.append((now, float(runtime)))
+            self._forget(now)
 
     def _forget(self, now: float) -> None:
-        while self.recent and self.recent[0][0] < now - WINDOW:
-            self.recent.popleft()
+        while self.seconds and self.seconds[0][0] < now - WINDOW:
+            self.seconds.popleft()
 
     def report(self) -> dict[str, Any]:
         now = self.clock()
-        self._forget(now)
-        last: dict[str, int] = {}
-        for _, kind in self.recent:
-            last[kind] = last.get(kind, 0) + 1
+        with self.lock:
+            self._forget(now)
+            last: dict[str, int] = {}
+            for _, counts in self.seconds:
+                for kind, n in counts.items():
+                    last[kind] = last.get(kind, 0) + n
+            runtimes = [r for t, r in self.runtimes if t >= now - WINDOW]
+            totals = dict(self.totals)
         return {
-            "totals": dict(self.totals),
+            "totals": totals,
             "last_minute": last,
             # Seconds the last-minute counts span: less than a minute after a start.
             "window": min(WINDOW, now - self.started),
-            "runtimes": [r for t, r in self.runtimes if t >= now - WINDOW],
+            "runtimes": runtimes,
         }
 
 
@@ -81,5 +86,9 @@ class Recording(CeleryRequest):  # type: ignore[misc]
 
 @inspect_command()  # type: ignore[untyped-decorator]
 def stack_outcomes(state: Any) -> dict[str, Any]:
-    """This worker's task outcomes: totals, the last minute's, its runtimes."""
+    """This worker's task outcomes: totals, the last minute's, its runtimes; or why it
+    counts none (a worker with --without-heartbeat and task events off sends no events)."""
+    dispatcher = getattr(state.consumer, "event_dispatcher", None)
+    if dispatcher is None or not dispatcher.enabled:
+        return {"unavailable": "this worker sends no events: it counts no outcomes"}
     return OUTCOMES.report()

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from stack.container import health, paths
+from stack.container.observed import METRICS_HEALTH, METRICS_PORT
 from stack.deploy.roles import Role
 from stack.settings.depths import MANAGEMENT_PORT
 from stack.topology.model import Topology, WorkerGroup
@@ -14,8 +15,6 @@ from stack.topology.model import Topology, WorkerGroup
 # Celery's worker and beat commands without the `celery` umbrella's imports (launch.py).
 LAUNCH = ("python", "-m", "stack.container.launch")
 FLOWER_PORT = 5555
-METRICS_PORT = 9808  # the exporter's (container/exporter.py PORT, HEALTH)
-METRICS_HEALTH = "/healthz"
 REDIS_PORT = 6379
 AMQP_PORT = 5672
 

@@ -39,6 +39,7 @@ def republish(
             content_encoding=message.content_encoding,
             priority=properties.get("priority"),
             correlation_id=properties.get("correlation_id"),
+            timestamp=properties.get("timestamp"),  # its age counts from its first send
             reply_to=properties.get("reply_to"),
             declare=list(declare),
             # Bounded: a worker's main loop must not wait out a broker outage here.

@@ -11,17 +11,18 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
-from typing import Any
 
 # kombu's Redis transport: priority steps 0 (the queue's own list), 3, 6 and 9
 # ("{queue}\x06\x16{step}"); RabbitMQ keeps priorities inside one queue (step 0).
 REDIS_SEP = "\x06\x16"
 REDIS_STEPS = (0, 3, 6, 9)
 MANAGEMENT_PORT = 15672
+log = logging.getLogger(__name__)
 
 
 def redis_key(queue: str, step: int) -> str:
@@ -94,39 +95,39 @@ def amqp_depths(url: str, queues: list[str]) -> dict[str, int]:
 
 
 def management_url(broker_url: str, host: str, port: int) -> str:
-    """RabbitMQ's management API at host:port, with the broker URL's user and password."""
+    """RabbitMQ's management API at host:port, with the broker URL's user and password, and
+    its virtual host as the path: http://USER:PASSWORD@HOST:PORT/api/queues/VHOST."""
     parts = urllib.parse.urlsplit(broker_url)
     user = urllib.parse.quote(urllib.parse.unquote(parts.username or "guest"), "")
     password = urllib.parse.quote(urllib.parse.unquote(parts.password or "guest"), "")
-    return f"http://{user}:{password}@{host}:{port}/api/"
+    vhost = urllib.parse.unquote(parts.path[1:]) if parts.path not in ("", "/") else "/"
+    return f"http://{user}:{password}@{host}:{port}/api/queues/{urllib.parse.quote(vhost, '')}"
 
 
 def rabbitmq_heads(api: str, queues: list[str]) -> dict[str, float | None]:
-    """queue -> the stamp of its head message, from the management API at api."""
+    """queue -> the stamp of its head message, from one call of the management API at api
+    (management_url). The API unreachable (plugin still starting, an external broker
+    without it): no ages, and a warning, but never an error: depths do not need it."""
     parts = urllib.parse.urlsplit(api)
-    user, password = (
-        urllib.parse.unquote(parts.username or ""),
-        urllib.parse.unquote(parts.password or ""),
-    )
-    netloc = parts.hostname or ""
-    base = f"{parts.scheme}://{netloc}:{parts.port}{parts.path}"
+    user = urllib.parse.unquote(parts.username or "")
+    password = urllib.parse.unquote(parts.password or "")
+    url = f"{parts.scheme}://{parts.hostname}:{parts.port}{parts.path}"
     token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    heads: dict[str, float | None] = {}
-    for queue in queues:
-        request = urllib.request.Request(
-            f"{base}queues/%2F/{urllib.parse.quote(queue, '')}",
-            headers={"Authorization": f"Basic {token}"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=2) as answer:  # http only
-                data: dict[str, Any] = json.loads(answer.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code != 404:  # 404: not declared yet, nothing waits
-                raise
-            data = {}
-        stamp = data.get("head_message_timestamp")
-        heads[queue] = None if stamp is None else float(stamp)
-    return heads
+    request = urllib.request.Request(
+        f"{url}?columns=name,head_message_timestamp", headers={"Authorization": f"Basic {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=2) as answer:  # http only
+            rows = json.loads(answer.read())
+    except (OSError, ValueError) as exc:  # the URL without its credentials in the message
+        log.warning("stack: RabbitMQ's management API at %s: %s", url, exc)
+        return dict.fromkeys(queues)
+    stamps: dict[str, float] = {
+        str(row["name"]): float(row["head_message_timestamp"])
+        for row in rows
+        if isinstance(row, dict) and row.get("head_message_timestamp") is not None
+    }
+    return {q: stamps.get(q) for q in queues}
 
 
 def read(broker_url: str, queues: list[str], management: str | None = None) -> Depths:

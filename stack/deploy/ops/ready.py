@@ -17,6 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from stack.container.health import READY_PROBE
+from stack.container.observed import METRICS_HEALTH, METRICS_PORT
 from stack.deploy.docker import client as docker_client
 from stack.deploy.docker.client import Container, DockerClient
 from stack.deploy.ops import diagnose
@@ -24,14 +25,7 @@ from stack.deploy.ops.control import Control
 from stack.deploy.ops.endpoints import host_address
 from stack.deploy.ops.project import Project
 from stack.deploy.roles import APP_ROLES, Role
-from stack.deploy.services import (
-    AMQP_PORT,
-    FLOWER_PORT,
-    METRICS_HEALTH,
-    METRICS_PORT,
-    REDIS_PORT,
-    Service,
-)
+from stack.deploy.services import AMQP_PORT, FLOWER_PORT, REDIS_PORT, Service
 from stack.errors import NotReadyError, StackError
 
 LOG_LINES = 20

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stack.container.outcomes import quantile
+from stack.container.observed import quantile
 from stack.settings.deadletter import DEAD_QUEUE
 from stack.settings.depths import Depths, management_url, read, redis_key
 from stack.topology.model import Topology

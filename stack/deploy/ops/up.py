@@ -250,7 +250,7 @@ def flower_url(docker: DockerClient, project: Project) -> str | None:
 
 def metrics_url(docker: DockerClient, project: Project) -> str | None:
     """The exporter's /metrics on the host; None where the topology runs none."""
-    from stack.deploy.services import METRICS_PORT
+    from stack.container.observed import METRICS_PORT
 
     url = published_url(docker, project, Role.METRICS, METRICS_PORT)
     return None if url is None else f"{url}/metrics"

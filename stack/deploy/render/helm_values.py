@@ -15,8 +15,9 @@ from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue, SkipJsonSc
 from pydantic_core import core_schema
 
 from stack.container import health, paths
+from stack.container.observed import METRICS_HEALTH, METRICS_PORT
 from stack.deploy import services as plan
-from stack.deploy.services import FLOWER_PORT, METRICS_HEALTH, METRICS_PORT
+from stack.deploy.services import FLOWER_PORT
 from stack.topology.model import BrokerSpec, Topology
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"

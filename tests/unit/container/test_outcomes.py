@@ -11,10 +11,12 @@ from typing import Any
 import pytest
 from celery import Celery
 from celery.beat import PersistentScheduler
+from celery.schedules import BaseSchedule
 from celery.utils.imports import symbol_by_name
 
 from stack.container import beatstate, outcomes
-from stack.container.outcomes import WINDOW, Outcomes, quantile
+from stack.container.observed import quantile
+from stack.container.outcomes import WINDOW, Outcomes, stack_outcomes
 from stack.container.requests import install
 
 
@@ -40,6 +42,41 @@ def test_the_last_minute_forgets_older_outcomes_and_totals_keep_them() -> None:
     assert report["last_minute"] == {"succeeded": 1}
     assert report["runtimes"] == [0.25]
     assert report["window"] == WINDOW
+
+
+def test_counts_hold_when_a_threads_pool_reports_from_many_threads() -> None:
+    import threading
+
+    seen = Outcomes()
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        for _ in range(2000):
+            seen.note("succeeded", 0.001)
+
+    def read() -> None:
+        try:
+            for _ in range(300):
+                seen.report()
+        except BaseException as exc:  # the test reports whatever it was
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(8)] + [threading.Thread(target=read)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert seen.report()["totals"]["succeeded"] == 16000
+    assert seen.report()["last_minute"]["succeeded"] == 16000
+
+
+def test_a_worker_without_an_event_dispatcher_says_it_counts_nothing() -> None:
+    off = type("Dispatcher", (), {"enabled": False})()
+    state = type("State", (), {"consumer": type("Consumer", (), {"event_dispatcher": off})()})()
+    assert "unavailable" in stack_outcomes(state)
+    off.enabled = True  # type: ignore[attr-defined]
+    assert "totals" in stack_outcomes(state)
 
 
 def test_quantiles_are_nearest_rank() -> None:
@@ -113,3 +150,25 @@ def test_beat_reports_each_entrys_last_and_next_run(tmp_path: Path, monkeypatch:
     assert often["next_run"] >= often["last_run"]
     assert rarely["last_run"] is None  # never ran: no last run, though Celery sets a start
     assert rarely["next_run"] > state["written"] + 86000
+
+
+class Only(BaseSchedule):  # type: ignore[misc]  # defines is_due alone, as Celery allows
+    def is_due(self, last_run_at: Any) -> Any:
+        return (False, 60.0)
+
+
+def test_a_schedule_that_cannot_estimate_leaves_next_run_unknown_and_beat_running(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    monkeypatch.setenv("STACK_STATE_DIR", str(tmp_path))
+    app = Celery("t", broker="memory://", set_as_current=False)
+    app.conf.beat_schedule = {"odd": {"task": "work", "schedule": Only()}}
+    beatstate.install(app)
+    scheduler = app.conf.beat_scheduler(app=app, schedule_filename=str(tmp_path / "schedule"))
+    try:
+        scheduler.tick()
+    finally:
+        scheduler.close()
+        app.close()
+    state = json.loads((tmp_path / beatstate.STATE_FILE).read_text())
+    assert state["entries"]["odd"] == {"last_run": None, "next_run": None}
