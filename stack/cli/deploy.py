@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from stack.cli import output
+from stack.errors import StackError
 
 app = typer.Typer()
 
@@ -90,6 +91,13 @@ def deploy(
             "image.registry); without a registry the chart names the local tag."
         ),
     ] = None,
+    target: Annotated[
+        str,
+        typer.Option(
+            help="helm: the Kubernetes release; swarm: services on the Swarm of the current "
+            "Docker engine (DOCKER_HOST or context), which must be a manager."
+        ),
+    ] = "helm",
     set_values: Annotated[
         list[str] | None,
         typer.Option(
@@ -110,10 +118,15 @@ def deploy(
     from stack.deploy.render import helm
     from stack.topology.load import discover, load
 
+    if target not in ("helm", "swarm"):
+        raise StackError(f"--target {target!r}: choose helm or swarm")
     loaded = load(discover(file))
     topology = loaded.topology
     for problem in loaded.warnings:
         output.problem(problem)
+    if target == "swarm":
+        _deploy_swarm(from_loaded(loaded), registry)
+        return
     # A cluster pulls the topology's own images: STACK_*_IMAGE name this machine's copies.
     cluster = plan.images(topology, env={})
     # Checked before anything is applied: a cluster cannot pull what the registry lacks.
@@ -128,3 +141,20 @@ def deploy(
         return
     typer.echo(f"Deployed release {name} to namespace {namespace}.")
     typer.echo(helm_engine.notes(helm.chart_dir(), values, name, namespace).strip())
+
+
+def _deploy_swarm(project: Any, registry: str | None) -> None:
+    from stack.deploy.ops.publish import cluster_image
+    from stack.deploy.swarm import apply
+
+    image = cluster_image(project, registry)
+    if image is None:
+        raise StackError(
+            "Swarm nodes pull the app image from a registry: set image.registry or pass "
+            "--registry, after `stack build --push`"
+        )
+    with output.err().status("deploying to Swarm") as spinner:
+        done = apply.deploy(project, image, spinner.update)
+    for line in done:
+        output.out().print(line)
+    output.out().print(f"{project.name} runs on Swarm ({len(done)} changes)")

@@ -62,6 +62,15 @@ def up(file: FileArg = None, timeout: TimeoutOpt = 120.0) -> None:
         output.out().print(f"Metrics: {result.metrics_url}")
 
 
+def _on_swarm(file: Path | None) -> str | None:
+    """The project's name if its services run on the Swarm of the current engine."""
+    from stack.deploy.swarm.apply import on_swarm
+    from stack.topology.load import load
+
+    name = load(file, False).topology.name
+    return name if on_swarm(name) else None
+
+
 @app.command()
 def scale(
     groups: Annotated[list[str], typer.Argument(help="GROUP=N pairs, e.g. red=4 blue=0.")],
@@ -76,6 +85,17 @@ def scale(
     """
     from stack.deploy.ops.scale import scale as run_scale
 
+    swarm_project = _on_swarm(file)
+    if swarm_project is not None:
+        from stack.deploy.ops.scale import parse
+        from stack.deploy.swarm import apply
+
+        wanted = parse(groups)
+        with output.err().status("scaling") as spinner:
+            apply.scale(swarm_project, wanted, spinner.update, timeout=timeout)
+        summary = ", ".join(f"{group}={n}" for group, n in wanted.items())
+        output.out().print(f"scaled {summary} on Swarm")
+        return
     result = run_scale(file, groups, timeout=timeout, console=output.err())
     for change in result.changes:
         if change.action != "unchanged":
@@ -99,6 +119,23 @@ def ps(
     """Services (running/desired replicas, health) and queues (depth, consuming nodes)."""
     from stack.deploy.ops.status import status
 
+    swarm_project = _on_swarm(file)
+    if swarm_project is not None:
+        from stack.deploy.swarm import apply
+
+        rows = apply.status(swarm_project)
+        if as_json:
+            output.out().print_json(json.dumps({"project": swarm_project, "swarm": rows}))
+            return
+        from rich.table import Table
+
+        table = Table("service", "role", "running", "desired", "nodes",
+                      title=f"{swarm_project}: Swarm services")  # fmt: skip
+        for row in rows:
+            table.add_row(row["service"], row["role"], str(row["running"]), str(row["desired"]),
+                          ", ".join(row["nodes"]) or "-")  # fmt: skip
+        output.out().print(table)
+        return
     data = status(file, every_worker=all_consumers)
     if as_json:
         output.out().print_json(json.dumps(data))
@@ -164,7 +201,14 @@ def down(
     network, found by label; with --volumes, its volumes too."""
     from stack.deploy.ops.down import down as run_down
 
-    removed = run_down(file, volumes=volumes)
+    swarm_project = _on_swarm(file)
+    if swarm_project is not None:
+        from stack.deploy.swarm import apply
+
+        with output.err().status("stack down") as spinner:
+            removed = apply.down(swarm_project, spinner.update)
+    else:
+        removed = run_down(file, volumes=volumes)
     for item in removed:
         output.out().print(f"removed {item}")
     if not removed:

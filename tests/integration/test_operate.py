@@ -304,17 +304,21 @@ class Top:
                 "the age to grow",
             )
             assert aged["pending"] == QUEUED
-            before = done_by(self.top(path), ("red", "colorful"))
+            before = done_by(self.top(path), ("red",))
+            # red alone takes them: colorful also runs beat's ticks, which would count
+            red_node = next(n for n in drained if n.startswith("red@"))
+            invoke("celery", "-f", str(path), "control", "add_consumer", "red_queue", "-d",
+                   red_node)  # fmt: skip
+            assert all(r.get(timeout=TIMEOUT).startswith("red@") for r in sent)
         finally:
             invoke("celery", "-f", str(path), "control", "add_consumer", "red_queue", "-d", nodes)
-        assert all(r.get(timeout=TIMEOUT).startswith(("red@", "colorful@")) for r in sent)
         time.sleep(0.5)  # the last result is stored before its worker counts it
         data = self.top(path)
         red = next(q for q in data["queues"] if q["name"] == "red_queue")
         assert red["pending"] == 0
         assert red["oldest"] is None
         assert sorted(red["consumers"]) == sorted(drained)
-        assert done_by(data, ("red", "colorful")) == before + QUEUED
+        assert done_by(data, ("red",)) == before + QUEUED
         red_group = next(g for g in data["groups"] if g["name"] == "red")
         assert red_group["rate"] > 0
         assert red_group["p50"] is not None

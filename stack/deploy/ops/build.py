@@ -84,20 +84,14 @@ class AppImage:
     kit_hash: str  # see kit_hash()
 
 
-def build_context(docker: DockerClient, project: Project) -> tuple[dict[str, bytes], str, str]:
-    """The app image's build context, its base image's id, and the context's digest: the
-    image's content, which its registry tag names (ops/publish.py)."""
+def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> AppImage:
+    """Build the app image unless one from the same context exists."""
+    tag = project.images.app
     base_id = docker.require_image(
         project.images.python, "set STACK_PYTHON_IMAGE or images.python to a local image"
     )
     files = context_files(project.loaded, project.images, wheelhouse())
-    return files, base_id, context_hash(files, base_id)
-
-
-def ensure_app_image(docker: DockerClient, project: Project, status: Status) -> AppImage:
-    """Build the app image unless one from the same context exists."""
-    tag = project.images.app
-    files, base_id, digest = build_context(docker, project)
+    digest = context_hash(files, base_id)
     code = code_hash(files, base_id, project)
     kit = kit_hash(files, base_id, project)
     existing = docker.image(tag)

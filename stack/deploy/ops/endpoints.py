@@ -49,20 +49,29 @@ def host_urls(loaded: Loaded) -> tuple[str, str | None]:
     secrets = ensure(loaded.base_dir, topology)
     host = host_address(topology)
     ports: dict[str, int] = {}
+    from stack.deploy.swarm.apply import on_swarm, published
+
+    swarm = topology.broker.type != "url" and on_swarm(topology.name)
 
     def port(service: str) -> int:  # one engine query per service (Redis may be both)
+        nonlocal host
         if service not in ports:
-            ports[service] = service_port(topology, service)
+            if swarm:  # the routing mesh publishes it on every node: a manager's address
+                host, ports[service] = published(topology.name, service, _PORTS[service])
+            else:
+                ports[service] = service_port(topology, service)
         return ports[service]
 
     broker = topology.broker.type
     if broker == "url":
         broker_addr = broker_url(topology, secrets)
     else:
-        broker_addr = broker_url(topology, secrets, host, port(broker))
+        broker_port = port(broker)  # first: on Swarm it also finds the host
+        broker_addr = broker_url(topology, secrets, host, broker_port)
     backend: str | None
     if topology.backend.type == "redis":
-        backend = backend_url(topology, secrets, host, port("redis"))
+        redis_port = port("redis")
+        backend = backend_url(topology, secrets, host, redis_port)
     else:
         backend = backend_url(topology, secrets)
     return broker_addr, backend

@@ -1,10 +1,12 @@
 """`stack build [--push]`: the app image, tagged by its content for a registry, pushed; and
 the check `stack deploy` makes that a cluster can pull what it is told to run.
 
-The tag is 12 hex digits of the image's build context (the files, the Dockerfile, the base
-image's id): the same code gives the same reference on every build, and an edit a new one,
-so a cluster rolls exactly when the image changed. Credentials for the registry are Docker's
-own (`docker login`): the engine reads them, the kit never sees them.
+The tag is 12 hex digits of the image's build context (the files and the Dockerfile, which
+names the base image): the same code gives the same reference on every build, and an edit
+a new one, so a cluster rolls exactly when the image changed. It needs no engine to
+compute, so `stack deploy` finds it against any engine (a Swarm manager holds no build).
+Credentials for the registry are Docker's own (`docker login`): the engine reads them, the
+kit never sees them.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stack.deploy.context import context_digest, context_files
 from stack.deploy.docker import client as docker_client
-from stack.deploy.ops.build import build_context, ensure_app_image
+from stack.deploy.ops.build import ensure_app_image, wheelhouse
 from stack.deploy.ops.project import Project, open_project
 from stack.errors import StackError
 from stack.topology.model import Topology
@@ -34,6 +37,10 @@ def repository(topology: Topology) -> str:
 def reference(registry: str, topology: Topology, digest: str) -> str:
     """REGISTRY/REPOSITORY:<12 hex of the build context>."""
     return f"{registry.rstrip('/')}/{repository(topology)}:{digest[:TAG_LENGTH]}"
+
+
+def content_digest(project: Project) -> str:
+    return context_digest(context_files(project.loaded, project.images, wheelhouse()))
 
 
 def registry_of(topology: Topology, override: str | None) -> str | None:
@@ -89,8 +96,7 @@ def build(
     app = ensure_app_image(docker, project, status)
     if where is None:
         return Built(project.images.app, app.id, app.built, None)
-    _, _, digest = build_context(docker, project)
-    ref = reference(where, project.topology, digest)
+    ref = reference(where, project.topology, content_digest(project))
     docker.tag(app.id, ref)
     pushed = None
     if push:
@@ -110,10 +116,8 @@ def cluster_image(project: Project, registry: str | None) -> str | None:
     where = registry_of(project.topology, registry)
     if where is None:
         return None
-    docker = docker_client.get()
-    _, _, digest = build_context(docker, project)
-    ref = reference(where, project.topology, digest)
-    if docker.registry_digest(ref) is None:
+    ref = reference(where, project.topology, content_digest(project))
+    if docker_client.get().registry_digest(ref) is None:
         raise StackError(
             f"the registry holds no {ref}, the app image of this code: run "
             f"`stack build {project.loaded.path} --push` first"

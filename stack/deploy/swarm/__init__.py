@@ -1,0 +1,1 @@
+"""`stack deploy --target swarm`: the plan's services as Docker Swarm services."""

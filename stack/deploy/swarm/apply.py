@@ -1,0 +1,277 @@
+"""The Swarm edge: the stack's services, network and secret on the Swarm of the current
+Docker engine (a manager), through the Docker SDK; and what `stack ps`, `scale`, `logs`
+and `down` do there. What to change is decided in plan.py."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
+
+from stack.deploy import services as plan
+from stack.deploy.docker import client as docker_client
+from stack.deploy.docker import labels
+from stack.deploy.docker.client import errors
+from stack.deploy.ops.project import Project
+from stack.deploy.roles import Role
+from stack.deploy.secrets import container_env, ensure
+from stack.deploy.swarm import plan as swarm
+from stack.errors import RuntimeStackError, StackError
+
+Say = Callable[[str], None]
+
+
+def sdk() -> Any:
+    return docker_client.get().sdk
+
+
+def is_manager(client: Any) -> bool:
+    with errors("ask the engine about its Swarm"):
+        info = client.info()
+    return bool(info.get("Swarm", {}).get("ControlAvailable"))
+
+
+def require_manager(client: Any) -> None:
+    if not is_manager(client):
+        raise StackError(
+            "the Docker engine is no Swarm manager: point DOCKER_HOST (or the Docker context) "
+            "at one (`docker swarm init` makes this engine one; scripts/swarm-lab makes a lab)"
+        )
+
+
+def services_of(client: Any, project: str) -> list[Any]:
+    with errors("list Swarm services"):
+        return list(client.services.list(filters={"label": f"{labels.PROJECT}={project}"}))
+
+
+def on_swarm(project: str) -> bool:
+    """Whether the current engine is a Swarm manager running this project's services."""
+    client = sdk()
+    try:
+        return is_manager(client) and bool(services_of(client, project))
+    except RuntimeStackError:
+        return False
+
+
+def _network(client: Any, project: str) -> str:
+    name = swarm.network_name(project)
+    with errors(f"create network {name}"):
+        found = client.networks.list(names=[name])
+        if found:
+            return str(found[0].id)
+        created = client.networks.create(
+            name, driver="overlay", attachable=True, labels=labels.of(project, "", Role.NETWORK)
+        )
+        return str(created.id)
+
+
+def _secret(client: Any, project: str, text: str) -> tuple[str, str]:
+    name = swarm.secret_name(project, text)
+    with errors(f"create secret {name}"):
+        found = [s for s in client.secrets.list(filters={"name": name}) if s.name == name]
+        if found:
+            return str(found[0].id), name
+        secret = client.secrets.create(
+            name=name, data=text.encode(), labels=labels.of(project, "", Role.VOLUME)
+        )
+        return str(secret.id), name
+
+
+def _kwargs(wanted: dict[str, Any]) -> dict[str, Any]:
+    """A ServiceSpec as docker-py's create_service/update_service take it."""
+    out = {
+        "task_template": wanted["TaskTemplate"],
+        "name": wanted["Name"],
+        "labels": wanted["Labels"],
+        "mode": wanted["Mode"],
+        "update_config": wanted["UpdateConfig"],
+    }
+    if "EndpointSpec" in wanted:
+        out["endpoint_spec"] = wanted["EndpointSpec"]
+    return out
+
+
+def deploy(project: Project, app_image: str, say: Say, timeout: float = 300) -> list[str]:
+    """Create or update the stack's services; wait until every replica runs and every
+    worker answers. Returns "created|updated|removed NAME" lines."""
+    topology = project.topology
+    swarm.check_bind(topology)
+    client = sdk()
+    require_manager(client)
+    # Nodes pull the topology's own images: STACK_*_IMAGE name this machine's copies.
+    imgs = replace(plan.images(topology, env={}), app=app_image)
+    services = plan.services(topology, imgs)
+    secrets = ensure(project.loaded.base_dir, topology)
+    network_id = _network(client, project.name)
+    secret_id, secret = _secret(
+        client, project.name, swarm.env_file(container_env(topology, secrets))
+    )
+    wanted = swarm.specs(project.name, services, secret_id=secret_id, secret=secret,
+                         network_id=network_id)  # fmt: skip
+    existing = {s.name: s for s in services_of(client, project.name)}
+    hashes = {
+        n: str(s.attrs["Spec"]["Labels"].get(swarm.SPEC_HASH, "")) for n, s in existing.items()
+    }
+    create, update, remove = swarm.changes(wanted, hashes)
+    by_name = {w["Name"]: w for w in wanted}
+    done: list[str] = []
+    with errors("deploy to Swarm"):
+        # The broker first: the apps wait for it anyway.
+        for name in sorted(create, key=lambda n: by_name[n]["Labels"][labels.ROLE] not in
+                           (Role.BROKER, Role.BACKEND)):  # fmt: skip
+            say(f"creating {name}")
+            client.api.create_service(**_kwargs(by_name[name]))
+            done.append(f"created {name}")
+        for name in update:
+            say(f"updating {name}")
+            current = existing[name]
+            current.reload()
+            client.api.update_service(current.id, current.version, **_kwargs(by_name[name]))
+            done.append(f"updated {name}")
+        for name in remove:
+            existing[name].remove()
+            done.append(f"removed {name}")
+    wanted_replicas = {w["Name"]: replicas(w) for w in wanted}
+    wait_running(client, project.name, wanted_replicas, say=say, timeout=timeout)
+    return done
+
+
+def replicas(spec: dict[str, Any]) -> int:
+    return int(spec["Mode"]["Replicated"]["Replicas"])
+
+
+def running(client: Any, service: Any) -> int:
+    """Tasks of service running its current spec (an update's old tasks do not count)."""
+    tasks = service.tasks(filters={"desired-state": "running"})
+    return sum(1 for t in tasks if t["Status"]["State"] == "running")
+
+
+def wait_running(
+    client: Any, project: str, wanted: dict[str, int], *, say: Say, timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        with errors("list Swarm tasks"):
+            counts = {s.name: running(client, s) for s in services_of(client, project)}
+        short = {n: (counts.get(n, 0), r) for n, r in wanted.items() if counts.get(n, 0) < r}
+        if not short:
+            return
+        if time.monotonic() > deadline:
+            detail = ", ".join(f"{n} {c}/{r}" for n, (c, r) in sorted(short.items()))
+            raise RuntimeStackError(f"not every replica runs after {timeout:.0f} s: {detail}")
+        say("waiting for " + ", ".join(f"{n} {c}/{r}" for n, (c, r) in sorted(short.items())))
+        time.sleep(1)
+
+
+def scale(project: str, wanted: dict[str, int], say: Say, timeout: float = 180) -> None:
+    client = sdk()
+    found = {s.attrs["Spec"]["Labels"].get(labels.SERVICE): s for s in services_of(client, project)}
+    with errors("scale Swarm services"):
+        for group, count in wanted.items():
+            if group not in found:
+                raise StackError(f"no service {group} of {project} on this Swarm")
+            found[group].scale(count)
+    counts = {found[g].name: n for g, n in wanted.items()}
+    wait_running(client, project, counts, say=say, timeout=timeout)
+
+
+def status(project: str) -> list[dict[str, Any]]:
+    """Per service: its name, role, replicas running/desired and the nodes they run on."""
+    client = sdk()
+    with errors("list Swarm nodes"):
+        nodes = {n.id: n.attrs["Description"]["Hostname"] for n in client.nodes.list()}
+        names = {
+            n.id: n.attrs["Spec"].get("Labels", {}).get("stack.lab") for n in client.nodes.list()
+        }
+    rows = []
+    for service in sorted(services_of(client, project), key=lambda s: s.name):
+        tasks = [t for t in service.tasks(filters={"desired-state": "running"})
+                 if t["Status"]["State"] == "running"]  # fmt: skip
+        spec_labels = service.attrs["Spec"]["Labels"]
+        rows.append({
+            "service": spec_labels.get(labels.SERVICE),
+            "role": spec_labels.get(labels.ROLE),
+            "running": len(tasks),
+            "desired": service.attrs["Spec"]["Mode"].get("Replicated", {}).get("Replicas"),
+            "nodes": sorted(names.get(t["NodeID"]) or nodes.get(t["NodeID"], "?") for t in tasks),
+        })  # fmt: skip
+    return rows
+
+
+def published(project: str, service: str, target: int) -> tuple[str, int]:
+    """A manager's address and the port Swarm published target of service on."""
+    client = sdk()
+    for found in services_of(client, project):
+        if found.attrs["Spec"]["Labels"].get(labels.SERVICE) != service:
+            continue
+        for port in found.attrs.get("Endpoint", {}).get("Ports", []):
+            if port.get("TargetPort") == target and port.get("PublishedPort"):
+                with errors("find a manager's address"):
+                    manager = next(n for n in client.nodes.list(filters={"role": "manager"}))
+                address = manager.attrs["ManagerStatus"]["Addr"].rpartition(":")[0]
+                return address, int(port["PublishedPort"])
+    raise RuntimeStackError(f"{project}: no published port {target} of {service} on this Swarm")
+
+
+def down(project: str, say: Say) -> list[str]:
+    """Remove the services (apps first, the broker last), wait until their tasks are gone,
+    then the network, the secrets and the manager's volumes."""
+    client = sdk()
+    removed = []
+    found = services_of(client, project)
+    infra = (Role.BROKER, Role.BACKEND)
+
+    def role(service: Any) -> str:
+        return str(service.attrs["Spec"]["Labels"].get(labels.ROLE))
+
+    apps = [s for s in found if role(s) not in infra]
+    servers = [s for s in found if role(s) in infra]
+    with errors("remove Swarm services"):
+        for group in (apps, servers):
+            for service in group:
+                say(f"removing {service.name}")
+                service.remove()
+                removed.append(f"service {service.name}")
+            deadline = time.monotonic() + 120
+            while any(c.labels.get(labels.SERVICE) for c in _containers(client, project, group)):
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+        for network in client.networks.list(names=[swarm.network_name(project)]):
+            _retry(network.remove)
+            removed.append(f"network {network.name}")
+        for secret in client.secrets.list(filters={"label": f"{labels.PROJECT}={project}"}):
+            secret.remove()
+            removed.append(f"secret {secret.name}")
+        for volume in client.volumes.list(
+            filters={"label": f"com.docker.stack.namespace={project}"}
+        ):
+            volume.remove()
+        for volume in client.volumes.list():
+            if volume.name.startswith(f"{project}_"):
+                _retry(volume.remove)
+                removed.append(f"volume {volume.name}")
+    return removed
+
+
+def _containers(client: Any, project: str, services: list[Any]) -> list[Any]:
+    """The manager's containers of services, still there (tasks end asynchronously)."""
+    names = {s.name for s in services}
+    found = client.containers.list(all=True, filters={"label": f"{labels.PROJECT}={project}"})
+    return [c for c in found if c.labels.get("com.docker.swarm.service.name") in names]
+
+
+def _retry(action: Callable[[], Any], seconds: float = 30) -> None:
+    """Swarm frees a network or volume a moment after the last task using it ended."""
+    import docker.errors
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            action()
+            return
+        except docker.errors.APIError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

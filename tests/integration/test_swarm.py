@@ -1,0 +1,124 @@
+"""`stack deploy --target swarm` on a real three-node Swarm (scripts/swarm-lab: three
+Docker engines in network namespaces of their own, a TLS registry they all pull from): the
+colour demo deployed, every colour task run by an allowed group, replicas spread over the
+nodes, scale and back, an edit that updates only what it changed, `stack down` leaving
+nothing on any node. The commands run as a user runs them, with DOCKER_HOST at the lab's
+manager."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.helpers import ROOT, project_copy, unavailable
+
+pytestmark = pytest.mark.docker
+
+LAB = ROOT / "scripts" / "swarm-lab"
+PREFIX = "stkswarm"  # neither the script's default nor test_swarm_lab's
+NET = "10.245.0"
+REGISTRY = f"{NET}.1:5000"
+LAB_ENV = {**os.environ, "STACK_LAB_PREFIX": PREFIX, "STACK_LAB_NET": NET}
+MANAGER = {**os.environ, "DOCKER_HOST": f"unix:///run/{PREFIX}/1/docker.sock"}
+ALLOWED = {"red_task": {"red", "colorful"}, "green_task": {"green", "colorful"},
+           "blue_task": {"blue", "colorful"}}  # fmt: skip
+
+
+def lab(*args: str) -> None:
+    done = subprocess.run([str(LAB), *args], env=LAB_ENV, capture_output=True, text=True,
+                          timeout=180, check=False)  # fmt: skip
+    assert done.returncode == 0, f"swarm-lab {' '.join(args)}:\n{done.stderr}"
+
+
+def stack(*args: str, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run([sys.executable, "-m", "stack", *args], env=env or MANAGER,
+                          capture_output=True, text=True, timeout=400, check=False)  # fmt: skip
+    assert done.returncode == 0, f"stack {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+    return done.stdout
+
+
+def engine(n: int) -> Any:
+    import docker
+
+    return docker.DockerClient(base_url=f"unix:///run/{PREFIX}/{n}/docker.sock", timeout=60)
+
+
+@pytest.fixture(scope="module")
+def demo(docker_sdk: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    for tool in ("dockerd", "docker-registry", "openssl", "nsenter", "iptables"):
+        if shutil.which(tool) is None:
+            unavailable(f"{tool} is not installed (`make setup`)")
+    lab("down")
+    lab("up", "3")
+    try:
+        redis = f"{REGISTRY}/lab/redis:7"
+        docker_sdk.images.get(os.environ["STACK_REDIS_IMAGE"]).tag(redis)
+        for message in docker_sdk.api.push(redis, stream=True, decode=True):
+            assert "error" not in message, message
+        path = project_copy(tmp_path_factory.mktemp("swarm"), "topology.yaml", "t-swarm")
+        text = path.read_text(encoding="utf-8").replace(
+            "image: {context: .}", f"image: {{context: ., registry: {REGISTRY}/lab}}"
+        )
+        path.write_text(text + f"\nbind: 0.0.0.0\nimages: {{redis: {redis}}}\n", encoding="utf-8")
+        stack("build", str(path), "--push", env=dict(os.environ))  # on this host's engine
+        yield path
+    finally:
+        lab("down")
+
+
+def test_the_demo_runs_on_three_nodes_and_down_leaves_nothing(demo: Path) -> None:
+    path = str(demo)
+    assert "runs on Swarm" in stack("deploy", path, "--target", "swarm")
+    rows = {r["service"]: r for r in json.loads(stack("ps", path, "--json"))["swarm"]}
+    assert all(r["running"] == r["desired"] for r in rows.values()), rows
+    assert rows["redis"]["nodes"] == ["lab1"]  # the broker stays on the manager
+    assert rows["beat"]["nodes"] == ["lab1"]
+    used = {n for r in rows.values() for n in r["nodes"]}
+    assert len(used) > 1, rows
+
+    for task, groups in ALLOWED.items():
+        for _ in range(3):
+            sent = json.loads(stack("send", f"tasks.{task}", "-f", path, "--wait", "--json"))
+            assert sent["state"] == "SUCCESS", sent
+            assert sent["result"].partition("@")[0] in groups, (task, sent)
+
+    stack("scale", "red=4", "-f", path)
+    red = next(r for r in json.loads(stack("ps", path, "--json"))["swarm"] if r["service"] == "red")
+    assert red["running"] == 4
+    assert len(set(red["nodes"])) > 1, red  # spread over more than one node
+    answered = {json.loads(stack("send", "tasks.red_task", "-f", path, "--wait", "--json"))[
+        "result"] for _ in range(12)}  # fmt: skip
+    assert len({a for a in answered if a.startswith("red@")}) > 1, answered
+    stack("scale", "red=1", "-f", path)
+
+    edited = demo.read_text(encoding="utf-8").replace(
+        "blue:     {queues: [blue_queue]}", "blue:     {queues: [blue_queue], time_limit: 60}"
+    )
+    assert edited != demo.read_text(encoding="utf-8")
+    demo.write_text(edited, encoding="utf-8")
+    stack("build", path, "--push", env=dict(os.environ))
+    changed = stack("deploy", path, "--target", "swarm")
+    updated = sorted(line.split()[1] for line in changed.splitlines() if line.startswith("updated"))
+    name = json.loads(stack("ps", path, "--json"))["project"]
+    # The image holds the topology: every app service runs the new image; the broker stays.
+    assert f"{name}_redis" not in updated, changed
+    assert f"{name}_blue" in updated, changed
+
+    removed = stack("down", path)
+    assert f"service {name}_red" in removed
+    for n in (1, 2, 3):
+        client = engine(n)
+        assert client.containers.list(all=True) == [], n
+        assert [v.name for v in client.volumes.list()] == [], n
+    manager = engine(1)
+    assert [s.name for s in manager.services.list()] == []
+    assert [s.name for s in manager.secrets.list()] == []
+    assert not [n.name for n in manager.networks.list() if n.name.startswith(name)]
