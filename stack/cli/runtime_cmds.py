@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from stack.cli import output
+from stack.errors import StackError
 
 app = typer.Typer()
 
@@ -182,8 +183,19 @@ def logs(
     """Logs of every replica (or one service's), each line prefixed by its container."""
     from stack.deploy.ops.logs import logs as read_logs
 
+    swarm_project = _on_swarm(file)
+    if swarm_project is not None:
+        from stack.deploy.swarm import apply
+
+        if follow:
+            raise StackError(
+                "--follow is for stacks on this engine; on Swarm: docker service logs -f"
+            )
+        lines = apply.logs(swarm_project, service, tail)
+    else:
+        lines = read_logs(file, service, follow=follow, tail=tail)
     try:
-        for name, line in read_logs(file, service, follow=follow, tail=tail):
+        for name, line in lines:
             output.out().print(f"[cyan]{name}[/] | ", end="")
             output.out().print(line, markup=False)
     except KeyboardInterrupt:

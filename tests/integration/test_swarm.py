@@ -112,6 +112,10 @@ def test_the_demo_runs_on_three_nodes_and_down_leaves_nothing(demo: Path) -> Non
     assert f"{name}_redis" not in updated, changed
     assert f"{name}_blue" in updated, changed
 
+    logged = stack("logs", "red", "-f", path, "--tail", "200")
+    assert f"{name}_red | " in logged
+    assert "ready." in logged, logged[-2000:]
+
     removed = stack("down", path)
     assert f"service {name}_red" in removed
     for n in (1, 2, 3):

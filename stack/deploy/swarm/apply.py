@@ -5,7 +5,7 @@ and `down` do there. What to change is decided in plan.py."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import Any
 
@@ -275,3 +275,21 @@ def _retry(action: Callable[[], Any], seconds: float = 30) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def logs(project: str, service: str | None, tail: int | None) -> Iterator[tuple[str, str]]:
+    """(task, line) of each service's logs as Swarm gathers them from every node (not
+    followed: the lines there are now)."""
+    client = sdk()
+    found = services_of(client, project)
+    if service is not None:
+        found = [s for s in found if s.attrs["Spec"]["Labels"].get(labels.SERVICE) == service]
+        if not found:
+            raise StackError(f"no service {service} of {project} on this Swarm")
+    for item in sorted(found, key=lambda s: s.name):
+        with errors(f"logs of {item.name}"):
+            chunks = item.logs(stdout=True, stderr=True, timestamps=False,
+                               tail=tail if tail is not None else "all", details=False)  # fmt: skip
+            data = b"".join(chunks)
+        for line in data.decode("utf-8", "replace").splitlines():
+            yield item.name, line
