@@ -141,10 +141,21 @@ def replicas(spec: dict[str, Any]) -> int:
     return int(spec["Mode"]["Replicated"]["Replicas"])
 
 
+def ready_nodes(client: Any) -> set[str]:
+    with errors("list Swarm nodes"):
+        return {n.id for n in client.nodes.list() if n.attrs["Status"]["State"] == "ready"}
+
+
+def live_tasks(service: Any, ready: set[str]) -> list[dict[str, Any]]:
+    """Tasks of service that run, on a node that is up: a lost node's tasks stay "running"
+    in the manager's records while Swarm starts their replacements elsewhere."""
+    tasks = service.tasks(filters={"desired-state": "running"})
+    return [t for t in tasks if t["Status"]["State"] == "running" and t.get("NodeID") in ready]
+
+
 def running(client: Any, service: Any) -> int:
     """Tasks of service running its current spec (an update's old tasks do not count)."""
-    tasks = service.tasks(filters={"desired-state": "running"})
-    return sum(1 for t in tasks if t["Status"]["State"] == "running")
+    return len(live_tasks(service, ready_nodes(client)))
 
 
 def wait_running(
@@ -185,9 +196,9 @@ def status(project: str) -> list[dict[str, Any]]:
             n.id: n.attrs["Spec"].get("Labels", {}).get("stack.lab") for n in client.nodes.list()
         }
     rows = []
+    ready = ready_nodes(client)
     for service in sorted(services_of(client, project), key=lambda s: s.name):
-        tasks = [t for t in service.tasks(filters={"desired-state": "running"})
-                 if t["Status"]["State"] == "running"]  # fmt: skip
+        tasks = live_tasks(service, ready)
         spec_labels = service.attrs["Spec"]["Labels"]
         rows.append({
             "service": spec_labels.get(labels.SERVICE),
