@@ -234,3 +234,33 @@ def connect(path: Path) -> Any:
     app = stack.connect(path)
     app.finalize(auto=True)
     return app
+
+
+def crd_schema(file: str, version: str = "v1") -> dict[str, Any]:
+    """The openAPIV3Schema of a CRD vendored in tests/crds/ (each names its source)."""
+    import yaml
+
+    text = (ROOT / "tests" / "crds" / file).read_text(encoding="utf-8")
+    crd = next(d for d in yaml.safe_load_all(text) if d)
+    found = next(v for v in crd["spec"]["versions"] if v["name"] == version)
+    return dict(found["schema"]["openAPIV3Schema"])
+
+
+def unknown_fields(doc: Any, node: dict[str, Any], where: str = "") -> list[str]:
+    """Fields the schema does not define: the API server's strict field validation rejects
+    them (a structural schema prunes them otherwise, so jsonschema alone lets them by)."""
+    if isinstance(doc, list):
+        return [f for i, d in enumerate(doc) for f in unknown_fields(d, node.get("items", {}),
+                                                                      f"{where}[{i}]")]  # fmt: skip
+    if not isinstance(doc, dict) or node.get("x-kubernetes-preserve-unknown-fields"):
+        return []
+    known = node.get("properties")
+    if known is None:  # a map (additionalProperties) or an opaque object
+        extra = node.get("additionalProperties")
+        return [f for k, v in doc.items() for f in unknown_fields(v, extra, f"{where}.{k}")] if (
+            isinstance(extra, dict)
+        ) else []  # fmt: skip
+    found = [f"{where}.{k}" for k in doc if k not in known and where != ".metadata"]
+    return found + [
+        f for k, v in doc.items() if k in known for f in unknown_fields(v, known[k], f"{where}.{k}")
+    ]

@@ -12,6 +12,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import kubernetes_validate
 import pytest
 import yaml
@@ -27,12 +28,16 @@ from stack.errors import RuntimeStackError, StackError
 from stack.topology import yamlio
 from stack.topology.load import load_string
 from stack.topology.model import Topology
-from tests.helpers import COLORS, ROOT, project_copy
+from tests.helpers import COLORS, ROOT, crd_schema, project_copy, unknown_fields
 
 GOLDEN = ROOT / "tests" / "golden" / "helm"
 UPDATE = os.environ.get("STACK_UPDATE_GOLDEN") == "1"
 CHART = helm.chart_dir()
-KEDA_KINDS = {"ScaledObject", "TriggerAuthentication"}  # CRDs: no bundled schema
+# CRDs kubernetes-validate does not know: checked against KEDA's own (tests/crds/).
+KEDA_KINDS = {
+    "ScaledObject": "keda.sh_scaledobjects.yaml",
+    "TriggerAuthentication": "keda.sh_triggerauthentications.yaml",
+}
 K8S_VERSIONS = ("1.30", kubernetes_validate.latest_version())
 
 
@@ -146,9 +151,36 @@ def test_documents_validate_against_kubernetes(key: str, version: str) -> None:
         kinds.append(doc["kind"])
         if doc["kind"] in KEDA_KINDS:
             assert doc["apiVersion"] == "keda.sh/v1alpha1"
+            schema = crd_schema(KEDA_KINDS[doc["kind"]], "v1alpha1")
+            jsonschema.validate(doc, schema)
+            assert unknown_fields(doc, schema) == [], doc["metadata"]["name"]
             continue
         kubernetes_validate.validate(doc, version, strict=True)
     assert {"ConfigMap", "Secret", "Deployment", "StatefulSet", "Service"} <= set(kinds)
+
+
+def test_autoscaling_sums_every_queue_and_redis_priority_list_of_a_group() -> None:
+    """KEDA's HPA takes the largest trigger: the formula makes it the sum of all."""
+    scaled = {d["metadata"]["name"]: d for d in documents("colors-scaled")
+              if d["kind"] == "ScaledObject"}  # fmt: skip
+    colorful = next(d for n, d in scaled.items() if n.endswith("-colorful"))
+    triggers = colorful["spec"]["triggers"]
+    lists = [t["metadata"]["listName"] for t in triggers]
+    assert lists[:4] == ["red_queue", "red_queue\x06\x163", "red_queue\x06\x166",
+                         "red_queue\x06\x169"]  # fmt: skip
+    assert len(triggers) == 3 * 4  # three queues, four lists each
+    modifier = colorful["spec"]["advanced"]["scalingModifiers"]
+    assert modifier["formula"] == " + ".join(t["name"] for t in triggers)
+    assert (modifier["target"], modifier["metricType"]) == ("50", "AverageValue")
+    rabbit = next(
+        d for n, d in of_kind("colors-rabbitmq-scaled", "ScaledObject").items()
+        if n.endswith("-colorful")
+    )  # fmt: skip
+    assert [t["metadata"]["queueName"] for t in rabbit["spec"]["triggers"]] == [
+        "red_queue",
+        "green_queue",
+        "blue_queue",
+    ]
 
 
 def test_kubernetes_validation_can_fail() -> None:
@@ -232,7 +264,10 @@ def test_scaled_objects_watch_the_groups_queues(key: str) -> None:
         )  # fmt: skip
         assert {t["type"] for t in spec["triggers"]} == {broker}
         field = "listName" if broker == "redis" else "queueName"
-        assert [t["metadata"][field] for t in spec["triggers"]] == group.queues
+        # Redis: kombu's priority lists too (steps 3, 6, 9: "QUEUE\x06\x16N").
+        steps = ("", "\x06\x163", "\x06\x166", "\x06\x169") if broker == "redis" else ("",)
+        expected = [f"{queue}{step}" for queue in group.queues for step in steps]
+        assert [t["metadata"][field] for t in spec["triggers"]] == expected
         assert all(t["authenticationRef"]["name"] == auth for t in spec["triggers"])
     refs = of_kind(key, "TriggerAuthentication")[auth]["spec"]["secretTargetRef"]
     assert {r["name"] for r in refs} == {n for n in of_kind(key, "Secret")}
