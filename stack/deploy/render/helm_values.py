@@ -231,6 +231,18 @@ class Metrics(Values):
     )
 
 
+class NetworkPolicy(Values):
+    """Who may reach the chart's broker and backend: the release's own pods, KEDA's
+    operator (it counts the queues of autoscaled groups), and extra_from."""
+
+    enabled: bool = True
+    keda_namespace: NonEmpty = "keda"
+    extra_from: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="More NetworkPolicyPeer entries (podSelector, namespaceSelector, ipBlock).",
+    )
+
+
 class Probes(Values):
     """Shell probes on the health files the worker touches (stack.container.health)."""
 
@@ -291,6 +303,7 @@ class ChartValues(Values):
     beat: Beat = Beat()
     flower: Flower = Flower()
     metrics: Metrics = Metrics()
+    network_policy: NetworkPolicy = NetworkPolicy()
     probes: Probes = Probes()
     container: ContainerLayout = Field(
         default_factory=container_layout,

@@ -569,3 +569,31 @@ def test_this_machines_image_overrides_stay_out_of_the_chart(
     write_all(load(project_copy(tmp_path / "proj", "topology.yaml", "imgs")), out, None)
     assert "only-here/" not in (out / "helm" / "stack" / "values.yaml").read_text()
     assert "only-here/redis:1" in (out / "compose.yaml").read_text()  # this machine's run
+
+
+@pytest.mark.parametrize("key", sorted(TOPOLOGIES))
+def test_only_the_releases_pods_and_keda_reach_the_broker_and_backend(key: str) -> None:
+    policies = of_kind(key, "NetworkPolicy")
+    servers = {d["metadata"]["name"]: d for d in documents(key) if d["kind"] == "StatefulSet"}
+    assert sorted(policies) == sorted(servers)
+    apps = [d for d in documents(key) if d["kind"] == "Deployment"]
+    for name, policy in policies.items():
+        pods = servers[name]["spec"]["template"]["metadata"]["labels"]
+        assert policy["spec"]["podSelector"]["matchLabels"].items() <= pods.items()
+        [rule] = policy["spec"]["ingress"]
+        peers = rule["from"]
+        allowed = peers[0]["podSelector"]["matchLabels"]
+        for app in apps:  # every worker, beat, Flower and exporter pod is let in
+            assert allowed.items() <= app["spec"]["template"]["metadata"]["labels"].items()
+        keda = [p for p in peers if "namespaceSelector" in p]
+        assert bool(keda) == (key in SCALED), peers
+        ports = [p["port"] for p in rule["ports"]]
+        port = int(servers[name]["spec"]["template"]["spec"]["containers"][0]["ports"][0][
+            "containerPort"])  # fmt: skip
+        assert ports[0] == port
+        assert (15672 in ports) == name.endswith("rabbitmq")
+    values = dict(values_of("colors"))
+    values["networkPolicy"] = {"enabled": False}
+    texts = helm_engine.render(CHART, values, "colors", "celery")
+    assert not [d for t in texts.values() for d in yaml.safe_load_all(t)
+                if d and d["kind"] == "NetworkPolicy"]  # fmt: skip
