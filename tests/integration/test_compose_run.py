@@ -33,7 +33,7 @@ pytestmark = pytest.mark.docker
 UP_TIMEOUT = 180  # seconds, for `up --wait`; the build gets as long again
 TASK_TIMEOUT = 60
 PER_COLOUR = 10
-SERVICES = {"redis", "red", "green", "blue", "colorful", "beat", "flower"}
+SERVICES = {"redis", "red", "green", "blue", "colorful", "beat", "flower", "metrics"}
 ALLOWED = {"red": ("red@", "colorful@"), "green": ("green@", "colorful@"),
            "blue": ("blue@", "colorful@")}  # fmt: skip
 
