@@ -570,7 +570,7 @@ def test_broker_port_taken_stops_the_apps_it_started(stack_factory: Any, docker_
             )
             # The network namespace holder runs nothing: it stays for the next `stack up`.
             apps = [c for c in containers if not c.name.endswith(("-redis-1", "-netns-1"))]
-            assert len(apps) == 6, [c.name for c in containers]
+            assert len(apps) == 7, [c.name for c in containers]  # groups, beat, Flower, metrics
             assert all(c.status == "exited" for c in apps), [(c.name, c.status) for c in apps]
 
         stack_factory("topology.yaml", "t-port", fixed_port)
