@@ -125,6 +125,15 @@ def deploy(
     for problem in loaded.warnings:
         output.problem(problem)
     if target == "swarm":
+        helm_only = {
+            "--dry-run": dry_run,
+            "--set": bool(set_values),
+            "--release": release is not None,
+            "--namespace": namespace != "default",
+        }
+        ignored = [option for option, given in helm_only.items() if given]
+        if ignored:
+            raise StackError(f"{', '.join(ignored)}: for the Helm target only, not --target swarm")
         _deploy_swarm(from_loaded(loaded), registry)
         return
     # A cluster pulls the topology's own images: STACK_*_IMAGE name this machine's copies.

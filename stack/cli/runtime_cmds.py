@@ -68,8 +68,8 @@ def _on_swarm(file: Path | None) -> str | None:
     from stack.deploy.swarm.apply import on_swarm
     from stack.topology.load import load
 
-    name = load(file, False).topology.name
-    return name if on_swarm(name) else None
+    loaded = load(file, False)
+    return loaded.topology.name if on_swarm(loaded) else None
 
 
 @app.command()
@@ -88,10 +88,12 @@ def scale(
 
     swarm_project = _on_swarm(file)
     if swarm_project is not None:
-        from stack.deploy.ops.scale import parse
+        from stack.deploy.ops.project import open_project
+        from stack.deploy.ops.scale import check, parse
         from stack.deploy.swarm import apply
 
         wanted = parse(groups)
+        check(open_project(file, full=False), wanted)  # no second beat, no unknown group
         with output.err().status("scaling") as spinner:
             apply.scale(swarm_project, wanted, spinner.update, timeout=timeout)
         summary = ", ".join(f"{group}={n}" for group, n in wanted.items())
@@ -216,9 +218,11 @@ def down(
     swarm_project = _on_swarm(file)
     if swarm_project is not None:
         from stack.deploy.swarm import apply
+        from stack.topology.load import load
 
         with output.err().status("stack down") as spinner:
-            removed = apply.down(swarm_project, spinner.update)
+            removed = apply.down(swarm_project, spinner.update, volumes=volumes)
+        apply.marker(load(file, False)).unlink(missing_ok=True)
     else:
         removed = run_down(file, volumes=volumes)
     for item in removed:

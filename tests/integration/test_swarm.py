@@ -120,7 +120,7 @@ def test_the_demo_runs_on_three_nodes_and_down_leaves_nothing(demo: Path) -> Non
     assert f"{name}_red | " in logged
     assert "ready." in logged, logged[-2000:]
 
-    removed = stack("down", path)
+    removed = stack("down", path, "--volumes")
     assert f"service {name}_red" in removed
     for n in (1, 2, 3):
         client = engine(n)
@@ -184,4 +184,4 @@ def test_a_worker_node_stopped_under_load_loses_no_task(demo: Path) -> None:
         assert time.monotonic() < deadline, "red's replicas were not started elsewhere"
         time.sleep(2)
     print(f"node {victim} lost: 120/120 tasks done {took:.1f} s after; red on {red['nodes']}")
-    stack("down", path)
+    stack("down", path, "--volumes")

@@ -45,9 +45,10 @@ def leftovers() -> list[str]:
     found += [line.split(":")[1].strip() for line in links.stdout.splitlines() if PREFIX in line]
     spaces = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True)
     found += [line.split()[0] for line in spaces.stdout.splitlines() if line.startswith(PREFIX)]
-    rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True,
-                           check=True)  # fmt: skip
-    found += [line for line in rules.stdout.splitlines() if PREFIX in line]
+    for chain in ("FORWARD", "INPUT"):
+        rules = subprocess.run(["iptables", "-S", chain], capture_output=True, text=True,
+                               check=True)  # fmt: skip
+        found += [line for line in rules.stdout.splitlines() if PREFIX in line]
     return found
 
 

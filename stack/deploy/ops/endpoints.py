@@ -51,7 +51,7 @@ def host_urls(loaded: Loaded) -> tuple[str, str | None]:
     ports: dict[str, int] = {}
     from stack.deploy.swarm.apply import on_swarm, published
 
-    swarm = topology.broker.type != "url" and on_swarm(topology.name)
+    swarm = topology.broker.type != "url" and on_swarm(loaded)
 
     def port(service: str) -> int:  # one engine query per service (Redis may be both)
         nonlocal host

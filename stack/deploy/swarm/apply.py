@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from stack.deploy import services as plan
@@ -15,9 +16,10 @@ from stack.deploy.docker import labels
 from stack.deploy.docker.client import errors
 from stack.deploy.ops.project import Project
 from stack.deploy.roles import Role
-from stack.deploy.secrets import container_env, ensure
+from stack.deploy.secrets import STATE_DIR, container_env, ensure
 from stack.deploy.swarm import plan as swarm
 from stack.errors import RuntimeStackError, StackError
+from stack.topology.load import Loaded
 
 Say = Callable[[str], None]
 
@@ -45,11 +47,20 @@ def services_of(client: Any, project: str) -> list[Any]:
         return list(client.services.list(filters={"label": f"{labels.PROJECT}={project}"}))
 
 
-def on_swarm(project: str) -> bool:
-    """Whether the current engine is a Swarm manager running this project's services."""
+def marker(loaded: Loaded) -> Path:
+    """Written by a Swarm deploy, removed by its down: only then do the other commands ask
+    the engine about Swarm (`docker info` costs every command otherwise)."""
+    return loaded.base_dir / STATE_DIR / f"{loaded.topology.name}.swarm"
+
+
+def on_swarm(loaded: Loaded) -> bool:
+    """Whether this project was deployed to Swarm and the current engine is a manager
+    running its services."""
+    if not marker(loaded).exists():
+        return False
     client = sdk()
     try:
-        return is_manager(client) and bool(services_of(client, project))
+        return is_manager(client) and bool(services_of(client, loaded.topology.name))
     except RuntimeStackError:
         return False
 
@@ -132,9 +143,32 @@ def deploy(project: Project, app_image: str, say: Say, timeout: float = 300) -> 
         for name in remove:
             existing[name].remove()
             done.append(f"removed {name}")
-    wanted_replicas = {w["Name"]: replicas(w) for w in wanted}
+    # What this deploy changed; a group scaled by hand and otherwise unchanged stays so.
+    wanted_replicas = {n: replicas(by_name[n]) for n in create + update}
     wait_running(client, project.name, wanted_replicas, say=say, timeout=timeout)
+    for name in update:
+        wait_rolled(client, name, timeout)
+    marker(project.loaded).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    marker(project.loaded).write_text(f"{project.name}\n", encoding="utf-8")
     return done
+
+
+def wait_rolled(client: Any, name: str, timeout: float) -> None:
+    """Until the update of service name has rolled out (its old tasks count as running
+    while a start-first update goes on); an update Swarm paused is an error."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with errors(f"inspect {name}"):
+            service = client.services.get(name)
+        state = (service.attrs.get("UpdateStatus") or {}).get("State", "completed")
+        if state == "completed":
+            return
+        if state in ("paused", "rollback_started", "rollback_paused", "rollback_completed"):
+            message = (service.attrs.get("UpdateStatus") or {}).get("Message", "")
+            raise RuntimeStackError(f"the update of {name} stopped ({state}): {message}")
+        if time.monotonic() > deadline:
+            raise RuntimeStackError(f"the update of {name} is still {state} after {timeout:.0f} s")
+        time.sleep(1)
 
 
 def replicas(spec: dict[str, Any]) -> int:
@@ -198,7 +232,8 @@ def status(project: str) -> list[dict[str, Any]]:
     rows = []
     ready = ready_nodes(client)
     for service in sorted(services_of(client, project), key=lambda s: s.name):
-        tasks = live_tasks(service, ready)
+        with errors(f"list the tasks of {service.name}"):
+            tasks = live_tasks(service, ready)
         spec_labels = service.attrs["Spec"]["Labels"]
         rows.append({
             "service": spec_labels.get(labels.SERVICE),
@@ -225,9 +260,9 @@ def published(project: str, service: str, target: int) -> tuple[str, int]:
     raise RuntimeStackError(f"{project}: no published port {target} of {service} on this Swarm")
 
 
-def down(project: str, say: Say) -> list[str]:
+def down(project: str, say: Say, *, volumes: bool = False) -> list[str]:
     """Remove the services (apps first, the broker last), wait until their tasks are gone,
-    then the network, the secrets and the manager's volumes."""
+    then the network and the secrets; with volumes, the manager's volumes of the stack."""
     client = sdk()
     removed = []
     found = services_of(client, project)
@@ -245,7 +280,7 @@ def down(project: str, say: Say) -> list[str]:
                 service.remove()
                 removed.append(f"service {service.name}")
             deadline = time.monotonic() + 120
-            while any(c.labels.get(labels.SERVICE) for c in _containers(client, project, group)):
+            while _containers(client, project, group):
                 if time.monotonic() > deadline:
                     break
                 time.sleep(0.5)
@@ -259,18 +294,24 @@ def down(project: str, say: Say) -> list[str]:
             filters={"label": f"com.docker.stack.namespace={project}"}
         ):
             volume.remove()
-        for volume in client.volumes.list():
-            if volume.name.startswith(f"{project}_"):
-                _retry(volume.remove)
-                removed.append(f"volume {volume.name}")
+        for volume in (
+            client.volumes.list(filters={"label": f"{labels.PROJECT}={project}"})
+            if (volumes)
+            else []
+        ):
+            _retry(volume.remove)
+            removed.append(f"volume {volume.name}")
     return removed
 
 
-def _containers(client: Any, project: str, services: list[Any]) -> list[Any]:
-    """The manager's containers of services, still there (tasks end asynchronously)."""
+def _containers(client: Any, project: str, services: list[Any]) -> list[dict[str, Any]]:
+    """The manager's containers of services, still there (tasks end asynchronously). The
+    list call alone: inspecting each one races with its removal."""
     names = {s.name for s in services}
-    found = client.containers.list(all=True, filters={"label": f"{labels.PROJECT}={project}"})
-    return [c for c in found if c.labels.get("com.docker.swarm.service.name") in names]
+    found = client.api.containers(all=True, filters={"label": f"{labels.PROJECT}={project}"})
+    return [
+        c for c in found if (c.get("Labels") or {}).get("com.docker.swarm.service.name") in names
+    ]
 
 
 def _retry(action: Callable[[], Any], seconds: float = 30) -> None:

@@ -100,7 +100,8 @@ def spec(
             "File": {"Name": SECRET_FILE, "UID": "0", "GID": "0", "Mode": 0o444},
         }],
         "Mounts": [
-            {"Type": "volume", "Source": f"{project}_{name}", "Target": target}
+            {"Type": "volume", "Source": f"{project}_{name}", "Target": target,
+             "VolumeOptions": {"Labels": labels.of(project, service.name, Role.VOLUME)}}
             for name, target in sorted(service.volumes.items())
         ],
         "Init": True,
@@ -111,6 +112,8 @@ def spec(
     if health is not None:
         container["Healthcheck"] = health
     single = service.role in SINGLE
+    # A host-mode port is held by the old task: the new one cannot start beside it.
+    stop_first = single or bool(service.ports)
     task: dict[str, Any] = {
         "ContainerSpec": container,
         "RestartPolicy": {"Condition": "any", "Delay": NANO},
@@ -125,7 +128,7 @@ def spec(
         "Mode": {"Replicated": {"Replicas": 1 if single else service.replicas}},
         "UpdateConfig": {
             "Parallelism": 1,
-            "Order": "stop-first" if single else "start-first",
+            "Order": "stop-first" if stop_first else "start-first",
             "FailureAction": "pause",
         },
     }

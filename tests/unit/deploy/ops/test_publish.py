@@ -73,3 +73,13 @@ def test_push_without_a_registry_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "nowhere to push: set image.registry" in result.output
     assert "Traceback" not in result.output
+
+
+def test_swarm_refuses_the_helm_only_options_before_anything_runs(tmp_path: Path) -> None:
+    path = project_copy(tmp_path, "topology.yaml", "t-publish")
+    result = CliRunner().invoke(cli, ["deploy", str(path), "--target", "swarm", "--dry-run"])
+    assert result.exit_code == 1
+    assert "--dry-run: for the Helm target only" in result.output
+    result = CliRunner().invoke(cli, ["deploy", str(path), "--target", "nomad"])
+    assert result.exit_code == 1
+    assert "choose helm or swarm" in result.output

@@ -55,9 +55,12 @@ def test_workers_roll_start_first_and_the_broker_and_beat_stay_single_on_the_man
     grace = TOPOLOGY.workers["red"].effective_grace_period
     assert red["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"] == grace * swarm.NANO
     assert redis["TaskTemplate"]["Networks"] == [{"Target": "net", "Aliases": ["redis"]}]
-    assert redis["TaskTemplate"]["ContainerSpec"]["Mounts"] == [
-        {"Type": "volume", "Source": "colors_redis-data", "Target": "/data"}
-    ]
+    [mount] = redis["TaskTemplate"]["ContainerSpec"]["Mounts"]
+    assert (mount["Source"], mount["Target"]) == ("colors_redis-data", "/data")
+    # `stack down --volumes` finds the volumes by this label on the manager
+    assert mount["VolumeOptions"]["Labels"]["io.stack.project"] == "colors"
+    flower = by_service("flower")  # holds a host-mode port: the old task goes first
+    assert flower["UpdateConfig"]["Order"] == "stop-first"
 
 
 def test_ports_are_published_on_the_node_of_the_task_at_a_stable_port() -> None:
