@@ -106,6 +106,27 @@ def deploy(
             help="Override a chart value, e.g. workers.red.replicas=3 (repeatable).",
         ),
     ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="helm: wait until every object is ready (Swarm deploys always wait).",
+        ),
+    ] = False,
+    timeout: Annotated[
+        int | None,
+        typer.Option(min=1, help="Seconds to wait; default 300.", show_default=False),
+    ] = None,
+    rollback_on_failure: Annotated[
+        bool,
+        typer.Option(
+            "--rollback-on-failure",
+            help="helm: undo a failed install or upgrade (implies --wait).",
+        ),
+    ] = False,
+    create_namespace: Annotated[
+        bool, typer.Option("--create-namespace", help="helm: create the namespace if missing.")
+    ] = False,
 ) -> None:
     """Install or upgrade the topology as a Helm release (the chart ships with the kit)."""
     # Lazy: the model, the values models and Helm's native engine stay out of `stack --help`.
@@ -130,12 +151,16 @@ def deploy(
             "--set": bool(set_values),
             "--release": release is not None,
             "--namespace": namespace != "default",
+            "--rollback-on-failure": rollback_on_failure,
+            "--create-namespace": create_namespace,
         }
         ignored = [option for option, given in helm_only.items() if given]
         if ignored:
             raise StackError(f"{', '.join(ignored)}: for the Helm target only, not --target swarm")
-        _deploy_swarm(from_loaded(loaded), registry)
+        _deploy_swarm(from_loaded(loaded), registry, timeout=timeout or 300)
         return
+    if dry_run and (wait or rollback_on_failure):
+        raise StackError("--dry-run applies nothing: there is nothing to wait for")
     # A cluster pulls the topology's own images: STACK_*_IMAGE name this machine's copies.
     cluster = plan.images(topology, env={})
     # Checked before anything is applied: a cluster cannot pull what the registry lacks.
@@ -144,7 +169,14 @@ def deploy(
         cluster = replace(cluster, app=pushed)
     values = helm.apply_overrides(helm.values(topology, cluster), set_values or [])
     name = release or topology.name
-    manifest = helm_engine.deploy(helm.chart_dir(), values, name, namespace, dry_run=dry_run)
+    rollout = helm_engine.Rollout(wait=wait, timeout=timeout,
+                                  rollback_on_failure=rollback_on_failure,
+                                  create_namespace=create_namespace)  # fmt: skip
+    if not dry_run and (wait or rollback_on_failure):
+        output.err().print(f"waiting up to {timeout or 300} s for release {name} to be ready")
+    manifest = helm_engine.deploy(
+        helm.chart_dir(), values, name, namespace, dry_run=dry_run, rollout=rollout
+    )
     if dry_run:
         typer.echo(manifest, nl=not manifest.endswith("\n"))
         return
@@ -152,7 +184,7 @@ def deploy(
     typer.echo(helm_engine.notes(helm.chart_dir(), values, name, namespace).strip())
 
 
-def _deploy_swarm(project: Any, registry: str | None) -> None:
+def _deploy_swarm(project: Any, registry: str | None, *, timeout: float) -> None:
     from stack.deploy.ops.publish import cluster_image
     from stack.deploy.swarm import apply
 
@@ -163,7 +195,7 @@ def _deploy_swarm(project: Any, registry: str | None) -> None:
             "--registry, after `stack build --push`"
         )
     with output.err().status("deploying to Swarm") as spinner:
-        done = apply.deploy(project, image, spinner.update)
+        done = apply.deploy(project, image, spinner.update, timeout=timeout)
     for line in done:
         output.out().print(line)
     output.out().print(f"{project.name} runs on Swarm ({len(done)} changes)")

@@ -19,9 +19,9 @@ from typing import Any
 
 from celery.utils.imports import load_extension_class_names, symbol_by_name
 
-from stack.container import paths
+from stack.container import health, paths
 
-STATE_FILE = "beat.json"
+STATE_FILE = health.BEAT_STATE
 EVENT = "stack-beat"
 REFRESH = 15.0  # seconds between writes when nothing ran
 log = logging.getLogger(__name__)

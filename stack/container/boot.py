@@ -14,7 +14,7 @@ from pathlib import Path
 
 from celery import signals
 
-from stack.container import devstate, health, paths, requests
+from stack.container import devstate, health, paths, reconnect, requests
 from stack.container.startup import freeze_heap, wait_for_broker
 from stack.container.userapp import load_app
 from stack.settings import guards, snapshot
@@ -34,6 +34,7 @@ app = load_app(_snap.app, APP_DIR)
 app.conf.update(_conf)
 guards.install(app, _snap.broker_type, _snap.visibility_timeout, _snap.ignored_queues)
 health.install(app)
+reconnect.install(app)
 requests.install(app)
 devstate.install(APP_DIR)
 signals.worker_before_create_process.connect(freeze_heap, weak=False)

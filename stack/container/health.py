@@ -28,6 +28,14 @@ ALIVE_PROBE = (
     f"test $(( $(date +%s) - $(stat -c %Y {paths.STATE_DIR}/{ALIVE}) )) -lt {ALIVE_STALE}"
 )
 
+# Beat rewrites beat.json (beatstate.py) on ticks at least REFRESH apart; it ticks at least
+# every beat_max_loop_interval (Celery's default 300 s). Older than that: beat is stuck.
+BEAT_STATE = "beat.json"
+BEAT_STALE = 420
+BEAT_ALIVE_PROBE = (
+    f"test $(( $(date +%s) - $(stat -c %Y {paths.STATE_DIR}/{BEAT_STATE}) )) -lt {BEAT_STALE}"
+)
+
 
 def touch(name: str) -> None:
     STATE_DIR.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+import tornado.web
 from flower.utils import broker  # type: ignore[import-untyped]
+from flower.views import monitor  # type: ignore[import-untyped]
 
 from stack.container.boot import app
 from stack.settings.celeryconf import TRANSPORT
@@ -39,5 +41,9 @@ class RabbitMQ(broker.RabbitMQ):  # type: ignore[misc]
 
 
 broker.RabbitMQ = RabbitMQ  # Broker() looks the class up in that module
+
+# Flower 2.2 serves /metrics without its auth (every other page has @web.authenticated):
+# the worker names, task names and counts it lists are the topology's, not for anyone.
+monitor.Metrics.get = tornado.web.authenticated(monitor.Metrics.get)
 
 __all__ = ["app"]

@@ -97,8 +97,34 @@ def lint(chart_dir: Path, values: dict[str, Any], namespace: str = "default") ->
     return findings
 
 
+@dataclass(frozen=True)
+class Rollout:
+    """How `stack deploy` waits: wait until every object is ready (Helm's watcher), within
+    timeout seconds, undoing a failed install or upgrade with rollback_on_failure."""
+
+    wait: bool = False
+    timeout: int | None = None
+    rollback_on_failure: bool = False
+    create_namespace: bool = False
+
+    def options(self) -> dict[str, Any]:
+        """Keyword arguments of helm-python-sdk's install and upgrade."""
+        waits = self.wait or self.rollback_on_failure  # Helm's --rollback-on-failure waits
+        return {
+            "wait": "watcher" if waits else None,
+            "timeout": self.timeout,
+            "rollback_on_failure": self.rollback_on_failure,
+        }
+
+
 def deploy(
-    chart_dir: Path, values: dict[str, Any], name: str, namespace: str, *, dry_run: bool
+    chart_dir: Path,
+    values: dict[str, Any],
+    name: str,
+    namespace: str,
+    *,
+    dry_run: bool,
+    rollout: Rollout = Rollout(),
 ) -> str:
     """Install release name, or upgrade it if it exists; return the manifest applied.
 
@@ -118,7 +144,12 @@ def deploy(
                 try:
                     cfg.status(name)
                 except helm.HelmNotFoundError:
-                    release = cfg.install(chart_dir, name, values, namespace=namespace)
+                    release = cfg.install(
+                        chart_dir, name, values, namespace=namespace,
+                        create_namespace=rollout.create_namespace, **rollout.options(),
+                    )  # fmt: skip
                 else:
-                    release = cfg.upgrade(chart_dir, name, values, namespace=namespace)
+                    release = cfg.upgrade(
+                        chart_dir, name, values, namespace=namespace, **rollout.options()
+                    )
     return str(release.get("manifest", ""))

@@ -440,3 +440,53 @@ def broker_restart(
     )
     detail = {"before": before, "after": after, "seconds": restart, "stop": stop}
     return Figures("R3", stack.broker, sent, log.executions(), notes), detail
+
+
+def broker_outage(
+    stack: FaultStack, group: str = "parked", sent: int = 20, timeout: float = 60
+) -> tuple[Figures, dict[str, Any]]:
+    """A broker down longer than the liveness probe allows a stale alive file: the worker
+    retrying its connection stays alive (probe passes, no restart), then runs new tasks.
+
+    Returns the figures of the tasks sent after the broker came back, and the probe's exit
+    codes during the outage, the worker's restart count and the outage's seconds.
+    """
+    from stack.container import health
+
+    stack.scale(group, 1)
+    worker = stack.container(group)
+    broker = stack.container(stack.broker)
+    stack.disconnect()
+    started = time.monotonic()
+    probes: list[int] = []
+    try:
+        broker.stop(timeout=int(broker.attrs["Config"].get("StopTimeout") or 10))
+        while time.monotonic() - started < health.ALIVE_STALE + 15:
+            time.sleep(5)
+            probes.append(worker.exec_run(["sh", "-c", health.ALIVE_PROBE]).exit_code)
+    finally:
+        broker.start()
+    outage = time.monotonic() - started
+    worker.reload()
+    restarts = int(worker.attrs.get("RestartCount", 0))
+    running = worker.status == "running"
+
+    def answers() -> bool:
+        try:
+            stack.depth(f"{group}_q")
+            stack.events().ping()
+        except Exception:  # refused, reset, loading the AOF, port not published yet
+            stack.disconnect()
+            return False
+        return True
+
+    wait_for(answers, 90, f"{stack.broker} to answer after the outage")
+    run, queue = stack.new_run("outage"), f"{group}_q"
+    stack.send(run, queue, [0.05] * sent)
+    try:
+        log = stack.settle(run, sent, queue, timeout)
+    finally:
+        stack.scale(group, 0)
+    notes = (f"broker down {outage:.0f} s, probe exits {probes}, restarts {restarts}",)
+    detail = {"probes": probes, "restarts": restarts, "running": running, "seconds": outage}
+    return Figures("R4", stack.broker, sent, log.executions(), notes), detail

@@ -249,6 +249,9 @@ def test_flower_requires_basic_auth(running: Rendered) -> None:
     assert http_status(port, "/") == 401
     assert http_status(port, "/", f"{user}:not-{password}") == 401
     assert http_status(port, "/", auth) == 200
+    assert http_status(port, "/metrics") == 401  # Flower itself leaves it open
+    assert http_status(port, "/metrics", auth) == 200
+    assert http_status(port, "/healthcheck") == 200  # the probes' path needs none
 
 
 def test_rendered_files_hold_no_secret(rendered: Rendered) -> None:

@@ -1,4 +1,4 @@
-"""R1-R3: faults in real containers, on Redis and on RabbitMQ; not one task lost.
+"""R1-R4: faults in real containers, on Redis and on RabbitMQ; not one task lost.
 
 One stack per broker (tests/integration/apps/faults, every worker group at 0 replicas). Each
 test scales its own group up, breaks something, scales the group back to 0 and checks the
@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from tests.integration.faults_lib import FaultStack, broker_restart, killed_worker, scale_down
+from tests.integration.faults_lib import (
+    FaultStack,
+    broker_outage,
+    broker_restart,
+    killed_worker,
+    scale_down,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -70,3 +76,16 @@ def test_broker_restart_keeps_queued_tasks(stack: FaultStack) -> None:
     assert detail["stop"] == {"signals": ["15"], "exits": ["0"]}, "the broker stopped uncleanly"
     assert detail["after"] == figures.sent, f"the restart dropped queued tasks: {detail}"
     assert figures.lost_tokens == [], figures.line()
+
+
+def test_broker_outage_keeps_workers_alive(stack: FaultStack) -> None:
+    """R4: the broker down past the liveness limit: the worker waits for it, alive, without
+    a restart (Kubernetes would have killed it), and runs what is sent once it is back."""
+    figures, detail = broker_outage(stack)
+    print(figures.line())
+    assert detail["running"], detail
+    assert detail["restarts"] == 0, detail
+    assert len(detail["probes"]) >= 8, detail  # the outage outlasted ALIVE_STALE
+    assert set(detail["probes"]) == {0}, f"the liveness probe failed during the outage: {detail}"
+    assert figures.lost_tokens == [], figures.line()
+    assert figures.completed == figures.sent

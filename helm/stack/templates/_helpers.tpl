@@ -29,8 +29,9 @@
 {{- printf "%s-%s" (include "stack.fullname" $root) (index . 1) | trunc 52 | trimSuffix "-" }}
 {{- end }}
 
+{{/* The Secret holding the passwords: the user's (secrets.existingSecret) or the chart's. */}}
 {{- define "stack.secretName" -}}
-{{- include "stack.component" (list . "secrets") }}
+{{- .Values.secrets.existingSecret | default (include "stack.component" (list . "secrets")) }}
 {{- end }}
 
 {{- define "stack.configName" -}}
@@ -80,22 +81,39 @@ stack/group: {{ . }}
 {{- .Values.image.repository }}{{ with .Values.image.tag }}:{{ . }}{{ end }}
 {{- end }}
 
-{{/* Pod settings shared by the app's pods (workers, beat, Flower): the image's user, no token. */}}
+{{/* Pod settings shared by the app's pods (workers, beat, Flower, metrics): the image's
+user, no token unless asked for; called with the component's labels dict. */}}
 {{- define "stack.appPod" -}}
-automountServiceAccountToken: false
+{{- $root := .ctx -}}
+automountServiceAccountToken: {{ $root.Values.automountServiceAccountToken }}
+{{- with $root.Values.serviceAccountName }}
+serviceAccountName: {{ . }}
+{{- end }}
 enableServiceLinks: false
 securityContext:
   runAsNonRoot: true
-  runAsUser: {{ .Values.container.uid }}
-  runAsGroup: {{ .Values.container.gid }}
-  fsGroup: {{ .Values.container.gid }}
+  runAsUser: {{ $root.Values.container.uid }}
+  runAsGroup: {{ $root.Values.container.gid }}
+  fsGroup: {{ $root.Values.container.gid }}
   seccompProfile:
     type: RuntimeDefault
-{{- with .Values.imagePullSecrets }}
+{{- with $root.Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
 {{- end }}
-{{- include "stack.scheduling" . }}
+{{- include "stack.scheduling" $root }}
+{{- with $root.Values.topologySpreadConstraints }}
+{{- /* A constraint without a labelSelector spreads this component's own pods. */}}
+{{- $selector := fromYaml (include "stack.componentSelector" $) }}
+topologySpreadConstraints:
+  {{- range . }}
+  {{- $c := deepCopy . }}
+  {{- if not (hasKey $c "labelSelector") }}
+  {{- $_ := set $c "labelSelector" (dict "matchLabels" $selector) }}
+  {{- end }}
+  - {{- toYaml $c | nindent 4 }}
+  {{- end }}
+{{- end }}
 {{- end }}
 
 {{- define "stack.scheduling" -}}
@@ -105,6 +123,10 @@ nodeSelector:
 {{- end }}
 {{- with .Values.tolerations }}
 tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end }}
@@ -135,35 +157,71 @@ checksum/topology: {{ $root.Values.topology | sha256sum }}
 {{- end }}
 {{- end }}
 
-{{/* Where a connection URL comes from: the chart's Secret, or the user's for type url. */}}
+{{/* Where an external URL comes from (type url): the user's Secret. */}}
 {{- define "stack.urlRef" -}}
-{{- $root := index . 0 }}
-{{- $spec := index . 1 }}
-{{- $key := index . 2 -}}
 secretKeyRef:
-  {{- if eq $spec.type "url" }}
-  name: {{ $spec.existingSecret }}
-  key: {{ $spec.existingSecretKey }}
-  {{- else }}
-  name: {{ include "stack.secretName" $root }}
-  key: {{ $key }}
-  {{- end }}
+  name: {{ .existingSecret }}
+  key: {{ .existingSecretKey }}
 {{- end }}
 
-{{/* Environment of the app's containers: plain values, then the connection URLs. */}}
+{{- define "stack.passwordRef" -}}
+{{- $root := index . 0 -}}
+valueFrom:
+  secretKeyRef:
+    name: {{ include "stack.secretName" $root }}
+    key: {{ index . 1 }}
+{{- end }}
+
+{{/* Environment of the app's containers: the passwords from the Secret, the connection URLs
+built from them by Kubernetes' $(VAR) expansion (so the user's Secret needs passwords only),
+then the plain values and the user's own entries. */}}
 {{- define "stack.appEnv" -}}
+{{- include "stack.appEnvEntries" . | trim }}
+{{- end }}
+
+{{- define "stack.appEnvEntries" -}}
+{{- if include "stack.needsRedis" . }}
+- name: STACK_REDIS_PASSWORD
+  {{- include "stack.passwordRef" (list . "redis-password") | nindent 2 }}
+{{- end }}
+{{- if eq .Values.broker.type "rabbitmq" }}
+- name: STACK_RABBITMQ_USER
+  {{- include "stack.passwordRef" (list . "rabbitmq-user") | nindent 2 }}
+- name: STACK_RABBITMQ_PASSWORD
+  {{- include "stack.passwordRef" (list . "rabbitmq-password") | nindent 2 }}
+{{- end }}
 - name: STACK_BROKER_URL
+  {{- if eq .Values.broker.type "url" }}
   valueFrom:
-    {{- include "stack.urlRef" (list . .Values.broker "broker-url") | nindent 4 }}
-{{- if ne .Values.backend.type "none" }}
+    {{- include "stack.urlRef" .Values.broker | nindent 4 }}
+  {{- else if eq .Values.broker.type "redis" }}
+  value: {{ printf "redis://:$(STACK_REDIS_PASSWORD)@%s/0" (include "stack.redisHost" .) | quote }}
+  {{- else }}
+  value: {{ printf "amqp://$(STACK_RABBITMQ_USER):$(STACK_RABBITMQ_PASSWORD)@%s//" (include "stack.rabbitmqHost" .) | quote }}
+  {{- end }}
+{{- if eq .Values.backend.type "url" }}
 - name: STACK_RESULT_BACKEND
   valueFrom:
-    {{- include "stack.urlRef" (list . .Values.backend "result-backend") | nindent 4 }}
+    {{- include "stack.urlRef" .Values.backend | nindent 4 }}
+{{- else if eq .Values.backend.type "redis" }}
+- name: STACK_RESULT_BACKEND
+  value: {{ printf "redis://:$(STACK_REDIS_PASSWORD)@%s/1" (include "stack.redisHost" .) | quote }}
 {{- end }}
 {{- range $key, $value := .Values.env }}
 - name: {{ $key }}
   value: {{ $value | quote }}
 {{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "stack.redisHost" -}}
+{{- printf "%s.%s.svc:%v" (include "stack.server" (list . "redis")) .Release.Namespace .Values.redis.port }}
+{{- end }}
+
+{{- define "stack.rabbitmqHost" -}}
+{{- printf "%s.%s.svc:%v" (include "stack.server" (list . "rabbitmq")) .Release.Namespace .Values.rabbitmq.port }}
 {{- end }}
 
 {{/* Volumes of the app's containers: the topology and a writable tmpDir (health files). */}}
@@ -235,6 +293,9 @@ resources: {}
 {{- end }}
 {{- if and .Values.beat.enabled (not .Values.beat.args) }}
 {{- $errors = append $errors "beat.enabled needs beat.args (the beat command)" }}
+{{- end }}
+{{- if and .Values.flower.enabled (ne .Values.flower.service.type "ClusterIP") (not .Values.flower.service.allowPlainHttp) }}
+{{- $errors = append $errors (printf "flower.service.type %s would send Flower's basic-auth password over plain HTTP: keep ClusterIP behind an Ingress with TLS, or set flower.service.allowPlainHttp=true where TLS ends in front of it" .Values.flower.service.type) }}
 {{- end }}
 {{- if and .Values.flower.enabled (not .Values.flower.args) }}
 {{- $errors = append $errors "flower.enabled needs flower.args (the Flower command)" }}

@@ -175,6 +175,9 @@ class Worker(Values):
 class Beat(Values):
     enabled: bool = False
     args: list[str] = Field(default_factory=list)
+    termination_grace_period_seconds: int = Field(
+        30, ge=1, description="Time to save the schedule file after SIGTERM."
+    )
     persistence: Persistence = Persistence(size="64Mi")
     resources: Resources = Resources()
     settings_checksum: str = Field(
@@ -185,6 +188,11 @@ class Beat(Values):
 class Service(Values):
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
     port: int = Field(FLOWER_PORT, ge=1, le=65535)
+    allow_plain_http: bool = Field(
+        False,
+        description="Allow NodePort/LoadBalancer: Flower speaks plain HTTP, so its basic-auth "
+        "password crosses the network in clear unless TLS ends in front of it.",
+    )
 
 
 class Flower(Values):
@@ -243,11 +251,31 @@ class NetworkPolicy(Values):
     )
 
 
+class Secrets(Values):
+    """Where the chart's passwords come from: generated into its Secret, or your Secret."""
+
+    existing_secret: str = Field(
+        "",
+        description="Your Secret with the passwords, URL-safe: redis-password, rabbitmq-user "
+        "and rabbitmq-password, flower-password (those of the servers the chart runs). The "
+        "chart then makes no Secret: for `helm template` and GitOps, where a generated "
+        "password changes at every render.",
+    )
+    keep: bool = Field(
+        True,
+        description="helm.sh/resource-policy keep on the generated Secret: an uninstall leaves "
+        "it, so a reinstall onto the retained volumes keeps their passwords.",
+    )
+
+
 class Probes(Values):
     """Shell probes on the health files the worker touches (stack.container.health)."""
 
     alive: NonEmpty = health.ALIVE_PROBE
     ready: NonEmpty = health.READY_PROBE
+    beat_alive: NonEmpty = Field(
+        health.BEAT_ALIVE_PROBE, description="Beat's liveness: its state file is fresh."
+    )
     startup_seconds: int = Field(120, ge=1, description="Time allowed to become ready.")
 
 
@@ -309,9 +337,28 @@ class ChartValues(Values):
         default_factory=container_layout,
         description="The app image's layout: change it only with an image built to match.",
     )
+    secrets: Secrets = Secrets()
+    extra_env: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="More EnvVar entries of every app pod, e.g. valueFrom.secretKeyRef.",
+    )
+    env_from: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="EnvFromSource entries of every app pod (secretRef, configMapRef).",
+    )
+    service_account_name: str = Field(
+        "", description="The app pods' ServiceAccount; empty: the namespace's default."
+    )
+    automount_service_account_token: bool = Field(
+        False, description="Mount its token in app pods (Celery needs none)."
+    )
     pod_annotations: dict[str, str] = Field(default_factory=dict)
     node_selector: dict[str, str] = Field(default_factory=dict)
     tolerations: list[dict[str, Any]] = Field(default_factory=list)
+    affinity: dict[str, Any] = Field(default_factory=dict, description="Pod affinity of every pod.")
+    topology_spread_constraints: list[dict[str, Any]] = Field(
+        default_factory=list, description="Of the app pods, e.g. to spread a group over zones."
+    )
 
 
 class _SchemaGenerator(GenerateJsonSchema):

@@ -104,6 +104,24 @@ def secret_values(key: str) -> list[str]:
     return [base64.b64decode(v).decode() for k, v in secret["data"].items() if k != "rabbitmq-user"]
 
 
+def pod_env(spec: dict[str, Any], secret: dict[str, Any]) -> dict[str, str]:
+    """A container's environment as the kubelet makes it: secretKeyRef values from secret,
+    then $(NAME) replaced by the value of a NAME defined before it (left as is otherwise)."""
+    out: dict[str, str] = {}
+    for entry in spec["env"]:
+        if "valueFrom" in entry:
+            ref = entry["valueFrom"]["secretKeyRef"]
+            assert ref["name"] == secret["metadata"]["name"], ref
+            out[entry["name"]] = base64.b64decode(secret["data"][ref["key"]]).decode()
+        else:
+            out[entry["name"]] = re.sub(
+                r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+                lambda m: out.get(m.group(1), m.group(0)),
+                entry["value"],
+            )
+    return out
+
+
 def redact(text: str) -> str:
     """Generated passwords differ on every offline render."""
     return re.sub(r'^(  [a-z-]+): "[A-Za-z0-9+/=]+"$', r'\1: "<generated>"', text, flags=re.M)
@@ -223,14 +241,11 @@ def test_beat_is_a_single_recreated_replica_with_its_schedule_on_a_volume(key: s
 
 @pytest.mark.parametrize("key", ["colors", "colors-rabbitmq"])
 def test_flower_auth_comes_from_the_secret(key: str) -> None:
-    env = {e["name"]: e for e in container(deployment(key, "flower"))["env"]}
-    auth = env["FLOWER_BASIC_AUTH"]
-    assert "value" not in auth
-    ref = auth["valueFrom"]["secretKeyRef"]
     (secret,) = of_kind(key, "Secret").values()
-    assert ref["name"] == secret["metadata"]["name"]
-    user, _, password = base64.b64decode(secret["data"][ref["key"]]).decode().partition(":")
+    env = pod_env(container(deployment(key, "flower")), secret)
+    user, _, password = env["FLOWER_BASIC_AUTH"].partition(":")
     assert user == topology(key).monitor.user
+    assert password == base64.b64decode(secret["data"]["flower-password"]).decode()
     assert len(password) >= 20
 
 
