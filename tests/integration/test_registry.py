@@ -138,8 +138,10 @@ def test_deploy_refuses_an_image_its_registry_does_not_hold(
     name = load(path).topology.name
     try:
         invoke("build", str(path), "--push")  # image.registry of the topology
+        built = json.loads(invoke("build", str(path), "--push", "--json").stdout)
         manifest = invoke("deploy", str(path), "--dry-run").stdout
-        assert f"image: {registry}/team/{name}-app:" in manifest
+        # Pinned: the tag for people, the digest the registry answered for the nodes.
+        assert f"image: {built['reference']}@{built['digest']}" in manifest
     finally:
         for image in docker_sdk.images.list(name=f"{registry}/team/{name}-app"):
             docker_sdk.images.remove(image.id, force=True)

@@ -112,14 +112,16 @@ def build(
 
 def cluster_image(project: Project, registry: str | None) -> str | None:
     """The reference a cluster should run for project (None without a registry), after
-    checking that its registry holds it."""
+    checking that its registry holds it: TAG@DIGEST, so every node runs the image that
+    was checked, even if the tag is pushed again (Swarm's SDK API does not resolve tags)."""
     where = registry_of(project.topology, registry)
     if where is None:
         return None
     ref = reference(where, project.topology, content_digest(project))
-    if docker_client.get().registry_digest(ref) is None:
+    digest = docker_client.get().registry_digest(ref)
+    if digest is None:
         raise StackError(
             f"the registry holds no {ref}, the app image of this code: run "
             f"`stack build {project.loaded.path} --push` first"
         )
-    return ref
+    return f"{ref}@{digest}"
