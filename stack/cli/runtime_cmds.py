@@ -12,7 +12,6 @@ from typing import Annotated, Any
 import typer
 
 from stack.cli import output
-from stack.errors import StackError
 
 app = typer.Typer()
 
@@ -182,18 +181,15 @@ def logs(
         int | None, typer.Option("--tail", "-n", help="Last N lines of each container.")
     ] = None,
 ) -> None:
-    """Logs of every replica (or one service's), each line prefixed by its container."""
+    """Logs of every replica (or one service's), each line prefixed by its container (on
+    Swarm: its task)."""
     from stack.deploy.ops.logs import logs as read_logs
 
     swarm_project = _on_swarm(file)
     if swarm_project is not None:
         from stack.deploy.swarm import apply
 
-        if follow:
-            raise StackError(
-                "--follow is for stacks on this engine; on Swarm: docker service logs -f"
-            )
-        lines = apply.logs(swarm_project, service, tail)
+        lines = apply.logs(swarm_project, service, tail, follow=follow)
     else:
         lines = read_logs(file, service, follow=follow, tail=tail)
     try:

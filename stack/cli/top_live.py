@@ -16,17 +16,32 @@ from stack.cli.top_view import render
 from stack.errors import StackError
 
 
+def _scale(file: Path | None, group: str, replicas: int) -> None:
+    """As `stack scale` does: the Swarm's service where the stack runs there."""
+    from stack.deploy.ops.project import open_project
+    from stack.deploy.ops.scale import check, parse, scale
+    from stack.deploy.swarm import apply
+
+    project = open_project(file, full=False)
+    if not apply.on_swarm(project.loaded):
+        scale(file, [f"{group}={replicas}"], console=output.err())
+        return
+    wanted = parse([f"{group}={replicas}"])
+    check(project, wanted)  # no second beat, no unknown group
+    with output.err().status("scaling") as spinner:
+        apply.scale(project.name, wanted, spinner.update)
+
+
 def act(key: str, file: Path | None) -> str:
     """Ask what a key needs, confirm, do it; what to show after."""
     from stack.deploy.ops import steer
-    from stack.deploy.ops.scale import scale
 
     if key == "s":
         group = typer.prompt("scale worker group")
         replicas = typer.prompt("replicas", type=int)
         if not typer.confirm(f"scale {group} to {replicas}?"):
             return "scale cancelled"
-        scale(file, [f"{group}={replicas}"], console=output.err())
+        _scale(file, group, replicas)
         return f"scaled {group} to {replicas}"
     if key in ("d", "r"):
         verb = "drain" if key == "d" else "resume"

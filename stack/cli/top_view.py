@@ -95,6 +95,8 @@ def render(
             beat.add_row(entry["entry"], _when(entry["last_run"], now),
                          _when(entry["next_run"], now))  # fmt: skip
         parts += ["", beat]
+    if data.get("beat_unknown"):
+        parts += ["", f"[yellow]beat's runs: unknown[/] ({data['beat_unknown']})"]
     if data.get("dead_letters"):
         dead = f"[red]dead letters: {data['dead_letters']}[/] in {DEAD_QUEUE}"
         parts += ["", f"{dead} (their worker process died max_deliveries times; `stack requeue`)"]

@@ -2,8 +2,8 @@
 Docker engines in network namespaces of their own, a TLS registry they all pull from): the
 colour demo deployed, every colour task run by an allowed group, replicas spread over the
 nodes, scale and back, an edit that updates only what it changed, `stack down` leaving
-nothing on any node. The commands run as a user runs them, with DOCKER_HOST at the lab's
-manager."""
+nothing on any node; `stack top` and `stack logs --follow` there. The commands run as a user
+runs them, with DOCKER_HOST at the lab's manager."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +118,7 @@ def test_the_demo_runs_on_three_nodes_and_down_leaves_nothing(demo: Path) -> Non
     assert f"{name}_blue" in updated, changed
 
     logged = stack("logs", "red", "-f", path, "--tail", "200")
-    assert f"{name}_red | " in logged
+    assert f"{name}_red.1 | " in logged  # each line by its task
     assert "ready." in logged, logged[-2000:]
 
     removed = stack("down", path, "--volumes")
@@ -132,12 +133,100 @@ def test_the_demo_runs_on_three_nodes_and_down_leaves_nothing(demo: Path) -> Non
     assert not [n.name for n in manager.networks.list() if n.name.startswith(name)]
 
 
+def until(check: Callable[[], Any], what: str, seconds: float = 60) -> Any:
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"not after {seconds:.0f} s: {what}"
+        time.sleep(1)
+    return found
+
+
+def top(path: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(stack("top", path, "--once", "--json"))
+    return data
+
+
+def test_top_and_logs_follow_see_every_node(demo: Path) -> None:
+    """`stack top --once --json`: replicas over every node after a scale, each answering
+    and none counted as outside the stack, a queue's depth, beat's runs (its task is on
+    the manager, the engine's own node). `stack logs --follow`: every service's lines, a
+    task's prefixed by the task that ran it; ^C ends it with 0. Leaves the stack up."""
+    import signal
+    import threading
+
+    path = str(demo)
+    stack("deploy", path, "--target", "swarm")
+    stack("scale", "red=3", "-f", path)
+
+    def red_answers() -> dict[str, Any] | None:
+        data = top(path)
+        red = next(g for g in data["groups"] if g["name"] == "red")
+        return data if red["answering"] == 3 else None
+
+    data = until(red_answers, "three red replicas answering")
+    red = next(g for g in data["groups"] if g["name"] == "red")
+    assert (red["up"], red["desired"], red["consuming"]) == (3, 3, ["red_queue"]), red
+    assert data["drift"] == []  # every worker is one of the stack's tasks, on any node
+    red_queue = next(q for q in data["queues"] if q["name"] == "red_queue")
+    assert len([n for n in red_queue["consumers"] if n.startswith("red@")]) == 3, red_queue
+    # No group consumes the default queue: what is sent there waits, and top counts it.
+    for _ in range(3):
+        assert "queue=celery" in stack("send", "tasks.nobody_runs_this", "-f", path)
+    celery = next(q for q in top(path)["queues"] if q["name"] == "celery")
+    assert (celery["pending"], celery["consumers"]) == (3, []), celery
+    data = until(lambda: (d := top(path))["beat"] and d, "beat's state")
+    assert data["beat_unknown"] is None
+    tick = next(e for e in data["beat"] if e["entry"] == "tick")
+    assert tick["last_run"] is not None, tick
+
+    name = data["project"]
+    env = {**MANAGER, "PYTHONUNBUFFERED": "1"}
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "stack", "logs", "-f", path, "--follow", "--tail", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    seen: list[str] = []  # every line so far, appended by the reader
+    reader = threading.Thread(target=lambda: seen.extend(follow.stdout or ()), daemon=True)
+    reader.start()
+
+    def line_with(text: str) -> str:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            found = next((line for line in list(seen) if text in line), None)
+            if found is not None:
+                return found
+            time.sleep(0.2)
+        pytest.fail(f"no line with {text!r} in 30 s; {len(seen)} lines, the last: {seen[-5:]}")
+
+    try:
+        line_with(f"{name}_redis.1 | ")  # each service's last line: its stream is open
+        line_with(f"{name}_red.1 | ")
+        sent = json.loads(stack("send", "tasks.red_task", "-f", path, "--wait", "--json"))
+        done = line_with(f"tasks.red_task[{sent['id']}] succeeded")
+        group = sent["result"].partition("@")[0]  # red or colorful: both consume red_queue
+        assert done.startswith(f"{name}_{group}."), done
+        assert sent["result"] in done
+    finally:
+        follow.send_signal(signal.SIGINT)
+        try:
+            follow.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            follow.kill()
+            follow.wait()
+        err = follow.stderr.read() if follow.stderr else ""
+        reader.join(timeout=10)  # at the end of the output: then its pipe can close
+        for pipe in (follow.stdout, follow.stderr):
+            if pipe is not None:
+                pipe.close()
+    assert follow.returncode == 0, err
+    assert "Traceback" not in err, err
+
+
 def test_a_worker_node_stopped_under_load_loses_no_task(demo: Path) -> None:
     """Its engine stops (SIGTERM; the node drops off the overlay as its containers stop),
     Swarm starts its replicas on the other nodes, and each of 120 tasks in flight completes,
     at least once: what the lost node held comes back after Redis' visibility timeout."""
     import signal
-    import time
 
     from celery import Celery
 

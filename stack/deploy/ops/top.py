@@ -4,7 +4,9 @@
 (unit-tested with data). `observe()` is the edge that asks them. Everything here works with
 task events off: depths and the oldest message's age come from the broker, reserved and
 running tasks from `inspect`, task outcomes and runtimes from the kit's `stack_outcomes`
-inspect command (container/outcomes.py), beat's runs from beat's container.
+inspect command (container/outcomes.py), beat's runs from beat's container. On Swarm,
+replicas come from the services over every node, and beat's runs only where its task runs
+on the engine's own node (unknown otherwise: an engine execs only in its own containers).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from stack.container.observed import quantile
 from stack.settings.deadletter import DEAD_QUEUE
-from stack.settings.depths import Depths, management_url, read, redis_key
+from stack.settings.depths import MANAGEMENT_PORT, Depths, management_url, read, redis_key
 from stack.topology.model import Topology
 
 __all__ = ["Observed", "counts", "observe", "queue_names", "redis_key", "snapshot"]
@@ -36,6 +38,7 @@ class Observed:
     oldest: Mapping[str, float | None] = field(default_factory=dict)  # queue -> age, s
     outcomes: Mapping[str, Any] = field(default_factory=dict)  # node -> stack_outcomes reply
     beat: Mapping[str, Mapping[str, float | None]] | None = None  # entry -> last/next run
+    beat_unknown: str | None = None  # why beat's runs could not be read (Swarm)
 
 
 def group_of(node: str, topology: Topology) -> str | None:
@@ -114,8 +117,8 @@ def snapshot(topology: Topology, seen: Observed) -> dict[str, Any]:
     beat = None
     if seen.beat is not None:
         beat = [{"entry": name, **dict(times)} for name, times in sorted(seen.beat.items())]
-    return {"project": topology.name, "groups": groups, "queues": queues,
-            "dead_letters": dead, "beat": beat, "drift": drift}  # fmt: skip
+    return {"project": topology.name, "groups": groups, "queues": queues, "dead_letters": dead,
+            "beat": beat, "beat_unknown": seen.beat_unknown, "drift": drift}  # fmt: skip
 
 
 def counts(replies: Mapping[str, Any] | None) -> dict[str, int]:
@@ -131,21 +134,60 @@ def queue_names(replies: Mapping[str, Any] | None) -> dict[str, list[str]]:
 
 
 def observe(path: str | Path | None, timeout: float = 1.0) -> dict[str, Any]:
-    """Ask the engine, the broker and every worker on it; the snapshot of what they said."""
-    from stack.deploy.docker import client as docker_client
-    from stack.deploy.docker import labels
+    """Ask the engine (or the Swarm it manages), the broker and every worker on it; the
+    snapshot of what they said."""
     from stack.deploy.ops.control import Control
     from stack.deploy.ops.endpoints import host_urls
     from stack.deploy.ops.project import open_project
-    from stack.deploy.ops.ready import node_name
+    from stack.deploy.swarm.apply import on_swarm
 
     project = open_project(path, full=False)
     topology = project.topology
     broker, _ = host_urls(project.loaded)
+    swarm = on_swarm(project.loaded)
+    engine = _swarm(project) if swarm else _engine(project)
+    try:
+        depths = read_depths(project, broker, [*topology.all_queues, DEAD_QUEUE], swarm=swarm)
+    except Exception:  # an unreachable broker: pending unknown, shown as null
+        depths = None
+    with Control(topology, broker) as control:
+        methods = ("active_queues", "reserved", "active", "stack_outcomes")
+        replies = control.inspect_every(methods, timeout)
+    seen = Observed(
+        replicas=engine.replicas,
+        pending=None if depths is None else depths.pending,
+        queues_of=queue_names(replies["active_queues"]),
+        reserved=counts(replies["reserved"]),
+        active=counts(replies["active"]),
+        own_nodes=engine.own_nodes,
+        oldest={} if depths is None else depths.oldest,
+        outcomes=replies["stack_outcomes"],
+        beat=engine.beat,
+        beat_unknown=engine.beat_unknown,
+    )
+    return snapshot(topology, seen)
+
+
+@dataclass(frozen=True)
+class _Engine:
+    """What the engine said: replicas per group, the stack's worker nodes, beat's runs."""
+
+    replicas: dict[str, tuple[int, int]]
+    own_nodes: frozenset[str]
+    beat: dict[str, Any] | None
+    beat_unknown: str | None = None
+
+
+def _engine(project: Any) -> _Engine:
+    """The stack's containers on this engine."""
+    from stack.deploy.docker import client as docker_client
+    from stack.deploy.docker import labels
+    from stack.deploy.ops.ready import node_name
+
     containers = docker_client.get().containers(project.name)
     replicas: dict[str, tuple[int, int]] = {}
     own: set[str] = set()
-    for name in topology.workers:
+    for name in project.topology.workers:
         service = project.service(name)
         assert service is not None  # every worker group is a service of the plan
         mine = [
@@ -154,61 +196,86 @@ def observe(path: str | Path | None, timeout: float = 1.0) -> dict[str, Any]:
         ]  # fmt: skip
         replicas[name] = (len(mine), service.replicas)
         own |= {node_name(service, c) for c in mine}
-    try:
-        depths = read_depths(project, broker, [*topology.all_queues, DEAD_QUEUE])
-    except Exception:  # an unreachable broker: pending unknown, shown as null
-        depths = None
-    with Control(topology, broker) as control:
-        methods = ("active_queues", "reserved", "active", "stack_outcomes")
-        replies = control.inspect_every(methods, timeout)
-    seen = Observed(
-        replicas=replicas,
-        pending=None if depths is None else depths.pending,
-        queues_of=queue_names(replies["active_queues"]),
-        reserved=counts(replies["reserved"]),
-        active=counts(replies["active"]),
-        own_nodes=frozenset(own),
-        oldest={} if depths is None else depths.oldest,
-        outcomes=replies["stack_outcomes"],
-        beat=beat_state(project, containers),
-    )
-    return snapshot(topology, seen)
+    return _Engine(replicas, frozenset(own), beat_state(project, containers))
 
 
-def read_depths(project: Any, broker: str, queues: list[str]) -> Depths:
+def _swarm(project: Any) -> _Engine:
+    """The stack's services on the Swarm: replicas over every node, as `stack ps` counts
+    them; beat's runs only where its task runs on this engine's node (exec is local)."""
+    from stack.container import paths
+    from stack.container.beatstate import STATE_FILE
+    from stack.deploy.swarm import apply
+
+    topology = project.topology
+    found = apply.workers(project.name, topology.workers)
+    replicas = {
+        name: (found[name].running, found[name].desired) if name in found
+        else (0, group.replicas)
+        for name, group in topology.workers.items()
+    }  # fmt: skip
+    own = frozenset(n for r in found.values() for n in r.nodes)
+    services = beat_services(topology)
+    if not services:
+        return _Engine(replicas, own, None)
+    text, why = apply.read_file(project.name, services, f"{paths.STATE_DIR}/{STATE_FILE}")
+    if text is None:
+        return _Engine(replicas, own, None, f"beat {why}")
+    return _Engine(replicas, own, beat_entries(text))
+
+
+def read_depths(project: Any, broker: str, queues: list[str], *, swarm: bool = False) -> Depths:
     """The broker's depths; on RabbitMQ, ages through its management API where it runs."""
     from stack.deploy.ops.endpoints import host_address, management_port
+    from stack.errors import RuntimeStackError
 
     management = None
-    if broker.startswith("amqp"):
-        port = management_port(project.topology)
-        if port is not None:
-            management = management_url(broker, host_address(project.topology), port)
+    if broker.startswith("amqp") and swarm:
+        from stack.deploy.swarm.apply import published
+
+        try:
+            host, port = published(project.name, "rabbitmq", MANAGEMENT_PORT)
+            management = management_url(broker, host, port)
+        except RuntimeStackError:  # not published: ages unknown
+            pass
+    elif broker.startswith("amqp"):
+        found = management_port(project.topology)
+        if found is not None:
+            management = management_url(broker, host_address(project.topology), found)
     return read(broker, queues, management)
+
+
+def beat_services(topology: Topology) -> set[str]:
+    """The services that run beat: beat's own, and groups that embed it."""
+    runs_beat = {"beat"} if topology.beat else set()
+    return runs_beat | {name for name, g in topology.workers.items() if g.embed_beat}
+
+
+def beat_entries(text: str | None) -> dict[str, Any] | None:
+    """The entries of beat's state file; None before beat wrote one."""
+    import json
+
+    try:
+        entries = json.loads(text or "").get("entries")
+    except (ValueError, AttributeError):
+        return None
+    return entries if isinstance(entries, dict) else None
 
 
 def beat_state(project: Any, containers: list[Any]) -> dict[str, Any] | None:
     """Beat's entries' last and next runs, as its container last wrote them; None where
     the topology runs no beat or it wrote nothing yet."""
-    import json
-
     from stack.container import paths
     from stack.container.beatstate import STATE_FILE
     from stack.deploy.docker import client as docker_client
     from stack.deploy.docker import labels
 
-    topology = project.topology
-    runs_beat = {"beat"} if topology.beat else set()
-    runs_beat |= {name for name, g in topology.workers.items() if g.embed_beat}
+    runs_beat = beat_services(project.topology)
     for container in containers:
         if container.status == "running" and container.labels.get(labels.SERVICE) in runs_beat:
             text = docker_client.get().exec_output(
                 container, ["cat", f"{paths.STATE_DIR}/{STATE_FILE}"]
             )
-            try:
-                entries = json.loads(text or "").get("entries")
-            except (ValueError, AttributeError):
-                continue  # not written yet
-            if isinstance(entries, dict):
+            entries = beat_entries(text)
+            if entries is not None:
                 return entries
     return None

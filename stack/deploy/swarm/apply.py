@@ -1,11 +1,11 @@
 """The Swarm edge: the stack's services, network and secret on the Swarm of the current
-Docker engine (a manager), through the Docker SDK; and what `stack ps`, `scale`, `logs`
-and `down` do there. What to change is decided in plan.py."""
+Docker engine (a manager), through the Docker SDK; and what `stack ps`, `scale`, `logs`,
+`top` and `down` do there. What to change is decided in plan.py."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -14,10 +14,12 @@ from stack.deploy import services as plan
 from stack.deploy.docker import client as docker_client
 from stack.deploy.docker import labels
 from stack.deploy.docker.client import errors
+from stack.deploy.ops.logs import interleave
 from stack.deploy.ops.project import Project
 from stack.deploy.roles import Role
 from stack.deploy.secrets import STATE_DIR, container_env, ensure
 from stack.deploy.swarm import plan as swarm
+from stack.deploy.swarm import tasks as swarm_tasks
 from stack.errors import RuntimeStackError, StackError
 from stack.topology.load import Loaded
 
@@ -180,11 +182,9 @@ def ready_nodes(client: Any) -> set[str]:
         return {n.id for n in client.nodes.list() if n.attrs["Status"]["State"] == "ready"}
 
 
-def live_tasks(service: Any, ready: set[str]) -> list[dict[str, Any]]:
-    """Tasks of service that run, on a node that is up: a lost node's tasks stay "running"
-    in the manager's records while Swarm starts their replacements elsewhere."""
-    tasks = service.tasks(filters={"desired-state": "running"})
-    return [t for t in tasks if t["Status"]["State"] == "running" and t.get("NodeID") in ready]
+def live_tasks(service: Any, ready: set[str]) -> list[Mapping[str, Any]]:
+    """Tasks of service that run, on a node that is up (tasks.live)."""
+    return swarm_tasks.live(service.tasks(filters={"desired-state": "running"}), ready)
 
 
 def running(client: Any, service: Any) -> int:
@@ -216,7 +216,10 @@ def scale(project: str, wanted: dict[str, int], say: Say, timeout: float = 180) 
         for group, count in wanted.items():
             if group not in found:
                 raise StackError(f"no service {group} of {project} on this Swarm")
-            found[group].scale(count)
+            # The current spec with other replicas: docker-py's Service.scale rewrites the
+            # task template (empty DNSConfig, Placement), and Swarm then restarts every replica.
+            spec = {**found[group].attrs["Spec"], "Mode": {"Replicated": {"Replicas": count}}}
+            client.api.update_service(found[group].id, found[group].version, **_kwargs(spec))
     counts = {found[g].name: n for g, n in wanted.items()}
     wait_running(client, project, counts, say=say, timeout=timeout)
 
@@ -239,10 +242,51 @@ def status(project: str) -> list[dict[str, Any]]:
             "service": spec_labels.get(labels.SERVICE),
             "role": spec_labels.get(labels.ROLE),
             "running": len(tasks),
-            "desired": service.attrs["Spec"]["Mode"].get("Replicated", {}).get("Replicas"),
+            "desired": swarm_tasks.desired(service.attrs),
             "nodes": sorted(names.get(t["NodeID"]) or nodes.get(t["NodeID"], "?") for t in tasks),
         })  # fmt: skip
     return rows
+
+
+def workers(project: str, groups: Iterable[str]) -> dict[str, swarm_tasks.Replicas]:
+    """Per worker group with a service: its replicas, running (a live task) and desired,
+    and the Celery node names of the running ones, over every node."""
+    client = sdk()
+    ready = ready_nodes(client)
+    found = {}
+    for service in services_of(client, project):
+        group = service.attrs["Spec"]["Labels"].get(labels.SERVICE)
+        if group in groups:
+            with errors(f"list the tasks of {service.name}"):
+                running = live_tasks(service, ready)
+            found[group] = swarm_tasks.replicas(group, service.attrs, running)
+    return found
+
+
+def read_file(project: str, services: set[str], path: str) -> tuple[str | None, str]:
+    """(the text of path in a running task of one of services, or why not, a phrase after
+    the service's name): read by exec, which the engine runs in its own node's only."""
+    client = sdk()
+    with errors("ask the engine about its Swarm"):
+        here = str(client.info().get("Swarm", {}).get("NodeID", ""))
+    ready = ready_nodes(client)
+    tasks: list[Mapping[str, Any]] = []
+    for service in services_of(client, project):
+        if service.attrs["Spec"]["Labels"].get(labels.SERVICE) in services:
+            with errors(f"list the tasks of {service.name}"):
+                tasks += live_tasks(service, ready)
+    container_id, why = swarm_tasks.container_here(tasks, here)
+    if container_id is None:
+        return None, why
+    import docker.errors
+
+    try:
+        with errors(f"find container {container_id[:12]}"):
+            container = client.containers.get(container_id)
+    except (RuntimeStackError, docker.errors.NotFound):  # the task ended a moment ago
+        return None, "ended a moment ago"
+    text = docker_client.get().exec_output(container, ["cat", path])
+    return text, "" if text is not None else "could not be read (exec failed)"
 
 
 def published(project: str, service: str, target: int) -> tuple[str, int]:
@@ -329,19 +373,40 @@ def _retry(action: Callable[[], Any], seconds: float = 30) -> None:
             time.sleep(0.5)
 
 
-def logs(project: str, service: str | None, tail: int | None) -> Iterator[tuple[str, str]]:
-    """(task, line) of each service's logs as Swarm gathers them from every node (not
-    followed: the lines there are now)."""
+def logs(
+    project: str, service: str | None, tail: int | None, *, follow: bool = False
+) -> Iterator[tuple[str, str]]:
+    """(task, line) of each service's logs as Swarm gathers them from every node: service
+    by service, or with follow every service's at once, as the lines come, until ^C."""
     client = sdk()
-    found = services_of(client, project)
+    found = sorted(services_of(client, project), key=lambda s: s.name)
     if service is not None:
         found = [s for s in found if s.attrs["Spec"]["Labels"].get(labels.SERVICE) == service]
         if not found:
             raise StackError(f"no service {service} of {project} on this Swarm")
-    for item in sorted(found, key=lambda s: s.name):
+    names: dict[str, str] = {}
+    with errors("list Swarm tasks"):
+        for item in found:
+            names.update(swarm_tasks.task_names(item.name, item.tasks()))
+    since = tail if tail is not None else "all"
+
+    def stream(item: Any) -> Callable[[], Iterable[bytes]]:
+        def open_stream() -> Iterable[bytes]:
+            with errors(f"logs of {item.name}"):
+                chunks: Iterable[bytes] = item.logs(
+                    stdout=True, stderr=True, timestamps=False, tail=since, details=True,
+                    follow=follow,
+                )  # fmt: skip
+            return chunks
+
+        return open_stream
+
+    if follow:
+        for name, line in interleave({item.name: stream(item) for item in found}):
+            yield swarm_tasks.split_details(line, names, name)
+        return
+    for item in found:
         with errors(f"logs of {item.name}"):
-            chunks = item.logs(stdout=True, stderr=True, timestamps=False,
-                               tail=tail if tail is not None else "all", details=False)  # fmt: skip
-            data = b"".join(chunks)
-        for line in data.decode("utf-8", "replace").splitlines():
-            yield item.name, line
+            data = b"".join(stream(item)())
+        for line in data.splitlines():
+            yield swarm_tasks.split_details(line, names, item.name)

@@ -163,3 +163,64 @@ def test_dead_letters_are_counted_and_shown_only_when_there_are_some() -> None:
     with console.capture() as captured:
         console.print(render(snapshot(TOPOLOGY, seen())))
     assert "dead letters" not in captured.get()
+
+
+def test_on_swarm_replicas_come_from_the_services_and_beat_unread_is_unknown(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from stack.cli.output import out
+    from stack.cli.top_view import render
+    from stack.container import paths
+    from stack.container.beatstate import STATE_FILE
+    from stack.deploy.ops import top
+    from stack.deploy.swarm import apply
+    from stack.deploy.swarm.tasks import Replicas
+
+    red = Replicas(running=3, desired=4, nodes=frozenset({"red@aaa", "red@bbb", "red@ccc"}))
+    monkeypatch.setattr(apply, "workers", lambda project, groups: {"red": red})
+    read: list[tuple[str, set[str], str]] = []
+
+    def unreadable(project: str, services: set[str], path: str) -> tuple[None, str]:
+        read.append((project, services, path))
+        return None, "runs on another node than the engine's"
+
+    monkeypatch.setattr(apply, "read_file", unreadable)
+    project = SimpleNamespace(name="colors", topology=TOPOLOGY)
+    engine = top._swarm(project)
+    assert engine.replicas["red"] == (3, 4)
+    assert engine.replicas["blue"] == (0, 1)  # no service (yet): none of the topology's up
+    assert engine.own_nodes == red.nodes
+    assert read == [("colors", {"beat"}, f"{paths.STATE_DIR}/{STATE_FILE}")]
+    data = snapshot(TOPOLOGY, seen(beat=engine.beat, beat_unknown=engine.beat_unknown))
+    assert data["beat"] is None
+    assert data["beat_unknown"] == "beat runs on another node than the engine's"
+    console = out()
+    with console.capture() as captured:
+        console.print(render(data))
+    assert "beat's runs: unknown (beat runs on another node" in captured.get()
+    with console.capture() as captured:
+        console.print(render(snapshot(TOPOLOGY, seen())))
+    assert "unknown" not in captured.get()
+
+    text = '{"entries": {"tick": {"last_run": 1.0, "next_run": 3.0}}, "written": 2.0}'
+    monkeypatch.setattr(apply, "read_file", lambda project, services, path: (text, ""))
+    assert top._swarm(project).beat == {"tick": {"last_run": 1.0, "next_run": 3.0}}
+    assert top._swarm(project).beat_unknown is None
+    monkeypatch.setattr(apply, "read_file", lambda project, services, path: ("", ""))
+    assert top._swarm(project).beat is None  # not written yet, as on Docker
+    assert top._swarm(project).beat_unknown is None
+
+
+def test_beat_runs_in_beats_service_or_a_group_that_embeds_it() -> None:
+    from stack.deploy.ops.top import beat_entries, beat_services
+
+    assert beat_services(TOPOLOGY) == {"beat"}
+    embedded = TOPOLOGY.model_copy(update={"beat": {}, "workers": {
+        **TOPOLOGY.workers, "red": TOPOLOGY.workers["red"].model_copy(update={"embed_beat": True})
+    }})  # fmt: skip
+    assert beat_services(embedded) == {"red"}
+    assert beat_entries(None) is None
+    assert beat_entries("[1]") is None
+    assert beat_entries('{"entries": 3}') is None
