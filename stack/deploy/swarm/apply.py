@@ -120,9 +120,14 @@ def deploy(project: Project, app_image: str, say: Say, timeout: float = 300) -> 
     secret_id, secret = _secret(
         client, project.name, swarm.env_file(container_env(topology, secrets))
     )
-    wanted = swarm.specs(project.name, services, secret_id=secret_id, secret=secret,
-                         network_id=network_id)  # fmt: skip
     existing = {s.name: s for s in services_of(client, project.name)}
+    homes = swarm.homes(
+        swarm.singles(project.name, services),
+        {n: s.attrs["Spec"] for n, s in existing.items()},
+        manager=_node_id(client),
+    )
+    wanted = swarm.specs(project.name, services, secret_id=secret_id, secret=secret,
+                         network_id=network_id, home_nodes=homes)  # fmt: skip
     hashes = {
         n: str(s.attrs["Spec"]["Labels"].get(swarm.SPEC_HASH, "")) for n, s in existing.items()
     }
@@ -153,6 +158,12 @@ def deploy(project: Project, app_image: str, say: Say, timeout: float = 300) -> 
     marker(project.loaded).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     marker(project.loaded).write_text(f"{project.name}\n", encoding="utf-8")
     return done
+
+
+def _node_id(client: Any) -> str:
+    """The Swarm node of the engine this deploy talks to (a manager)."""
+    with errors("ask the engine about its Swarm"):
+        return str(client.info()["Swarm"]["NodeID"])
 
 
 def wait_rolled(client: Any, name: str, timeout: float) -> None:

@@ -6,8 +6,9 @@ pure, unit-tested; stack/deploy/swarm/apply.py posts them.
 - Secrets travel as one Docker secret, the stack's env file, which a small shell prelude
   loads before the service's own command: they appear in no service spec.
 - Workers roll start-first (a new replica is up before an old one stops); the broker,
-  the backend and beat stop-first and stay on the manager, where their volumes are: one
-  of each, never two at once.
+  the backend and beat stop-first and stay on one node, their home (a manager, chosen at
+  the first deploy and kept after), where their local volumes are: one of each, never
+  two at once, never moved to another manager without their data.
 - Ports: published on the node that runs the task (host mode), on all of its addresses:
   Swarm has no host address to bind to, so a topology bound to loopback is refused
   (check_bind). DNS round robin, not virtual IPs: those, and Swarm's routing mesh, need
@@ -33,6 +34,21 @@ PRELUDE = f'set -a; . /run/secrets/{SECRET_FILE}; set +a; exec "$@"'
 SINGLE = frozenset({Role.BROKER, Role.BACKEND, Role.BEAT})  # one, on the manager
 NANO = 1_000_000_000
 SPEC_HASH = "io.stack.spec-hash"
+HOME = "node.id == "
+
+
+def home(service_spec: dict[str, Any]) -> str | None:
+    """The node a single service is pinned to in its spec; None where it is not."""
+    placement = service_spec.get("TaskTemplate", {}).get("Placement") or {}
+    for constraint in placement.get("Constraints") or []:
+        if constraint.startswith(HOME):
+            return str(constraint.removeprefix(HOME)).strip()
+    return None
+
+
+def homes(singles: list[str], existing: dict[str, dict[str, Any]], manager: str) -> dict[str, str]:
+    """Each single service's home: where its existing spec pins it, else this manager."""
+    return {name: home(existing.get(name, {})) or manager for name in singles}
 
 
 def network_name(project: str) -> str:
@@ -86,7 +102,13 @@ def _healthcheck(service: Service) -> dict[str, Any] | None:
 
 
 def spec(
-    project: str, service: Service, *, secret_id: str, secret: str, network_id: str
+    project: str,
+    service: Service,
+    *,
+    secret_id: str,
+    secret: str,
+    network_id: str,
+    home_node: str | None = None,
 ) -> dict[str, Any]:
     """One service's ServiceSpec, with the hash of itself in its labels (what changed)."""
     container: dict[str, Any] = {
@@ -120,7 +142,8 @@ def spec(
         "Networks": [{"Target": network_id, "Aliases": [service.name]}],
     }
     if single:
-        task["Placement"] = {"Constraints": ["node.role == manager"]}
+        where = f"{HOME}{home_node}" if home_node else "node.role == manager"
+        task["Placement"] = {"Constraints": [where]}
     out: dict[str, Any] = {
         "Name": f"{project}_{service.name}",
         "Labels": labels.of(project, service.name, service.role),
@@ -153,12 +176,31 @@ def spec(
 
 
 def specs(
-    project: str, services: list[Service], *, secret_id: str, secret: str, network_id: str
+    project: str,
+    services: list[Service],
+    *,
+    secret_id: str,
+    secret: str,
+    network_id: str,
+    home_nodes: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Every service's spec; home_nodes: service name (PROJECT_NAME) -> its node's id."""
     return [
-        spec(project, s, secret_id=secret_id, secret=secret, network_id=network_id)
+        spec(
+            project,
+            s,
+            secret_id=secret_id,
+            secret=secret,
+            network_id=network_id,
+            home_node=(home_nodes or {}).get(f"{project}_{s.name}"),
+        )
         for s in services
     ]
+
+
+def singles(project: str, services: list[Service]) -> list[str]:
+    """The Swarm names of the services that run once (broker, backend, beat)."""
+    return [f"{project}_{s.name}" for s in services if s.role in SINGLE]
 
 
 def changes(

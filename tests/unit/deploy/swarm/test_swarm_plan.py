@@ -98,3 +98,23 @@ def test_a_redeploy_creates_updates_and_removes_by_spec_hash() -> None:
     create, update, remove = swarm.changes(after, {**current, "colors_old": "x"})
     assert (create, update, remove) == ([], ["colors_blue"], ["colors_old"])
     assert swarm.changes(after, {})[0] == sorted(w["Name"] for w in after)
+
+
+def test_single_services_are_pinned_to_their_home_node_and_keep_it() -> None:
+    services = plan.services(TOPOLOGY, IMGS)
+    singles = swarm.singles("colors", services)
+    assert sorted(singles) == ["colors_beat", "colors_redis"]
+    # First deploy: the manager deploying; later ones: where the existing spec pins it.
+    first = swarm.homes(singles, {}, manager="m1")
+    assert first == {"colors_beat": "m1", "colors_redis": "m1"}
+    pinned = swarm.specs("colors", services, secret_id="sid", secret="s", network_id="net",
+                         home_nodes=first)  # fmt: skip
+    by_name = {s["Name"]: s for s in pinned}
+    assert by_name["colors_redis"]["TaskTemplate"]["Placement"] == {
+        "Constraints": ["node.id == m1"]
+    }
+    assert "Placement" not in by_name["colors_red"]["TaskTemplate"]
+    again = swarm.homes(singles, {"colors_redis": by_name["colors_redis"]}, manager="m2")
+    assert again == {"colors_redis": "m1", "colors_beat": "m2"}
+    assert swarm.home({}) is None
+    assert swarm.home(by_service("redis")) is None  # unpinned: on any manager
